@@ -1,0 +1,1 @@
+"""Thin bindings of LAPACE to DiCE (``adapters.dice``) and CARLA (``adapters.carla``)."""

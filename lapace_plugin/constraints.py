@@ -1,0 +1,245 @@
+"""Actionability constraints: declaration, checking on raw rows, and their encoded-space forms."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .encoding import TabularEncoder
+from .schema import FeatureSchema
+
+
+class Constraints:
+    """Actionability constraints on counterfactuals.
+
+    Parameters
+    ----------
+    immutable
+        Features copied from the factual.
+    increase, decrease
+        Continuous features that may only go up (down) relative to the factual.
+    ranges
+        ``{feature: (low, high)}`` allowed raw values of continuous features (``None`` for an open end).
+    categories
+        ``{feature: [allowed categories]}`` for categorical features.
+    """
+
+    def __init__(
+        self,
+        immutable: Sequence[str] = (),
+        increase: Sequence[str] = (),
+        decrease: Sequence[str] = (),
+        ranges: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
+        categories: Optional[Mapping[str, Sequence[Any]]] = None,
+    ) -> None:
+        self.immutable = list(immutable)
+        self.increase = list(increase)
+        self.decrease = list(decrease)
+        self.ranges = {
+            k: (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
+            for k, (lo, hi) in (ranges or {}).items()
+        }
+        self.categories = {k: list(v) for k, v in (categories or {}).items()}
+
+    @classmethod
+    def from_schema(cls, schema: FeatureSchema) -> "Constraints":
+        """The schema's declared constraints: its immutable and monotone features."""
+        return cls(
+            immutable=schema.immutable,
+            increase=[f for f, d in schema.monotone.items() if d == "increase"],
+            decrease=[f for f, d in schema.monotone.items() if d == "decrease"],
+        )
+
+    @classmethod
+    def coerce(cls, value: Union[None, str, Mapping[str, Any], "Constraints"], schema: FeatureSchema) -> Optional["Constraints"]:
+        """Turn ``None``, ``"schema"``, a dict or a ``Constraints`` into a checked ``Constraints`` (or ``None``)."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if value != "schema":
+                raise ValueError("constraints must be None, 'schema', a dict or a Constraints; got %r" % value)
+            value = cls.from_schema(schema)
+        elif isinstance(value, Mapping):
+            allowed = {"immutable", "increase", "decrease", "ranges", "categories"}
+            unknown = sorted(set(value) - allowed)
+            if unknown:
+                raise ValueError("unknown constraint kind(s) %s; allowed: %s" % (unknown, sorted(allowed)))
+            value = cls(**value)
+        elif not isinstance(value, Constraints):
+            raise TypeError("constraints must be None, 'schema', a dict or a Constraints, got %s" % type(value).__name__)
+        value.check(schema)
+        return value if not value.is_empty() else None
+
+    def is_empty(self) -> bool:
+        return not (self.immutable or self.increase or self.decrease or self.ranges or self.categories)
+
+    def check(self, schema: FeatureSchema) -> None:
+        """Raise ``ValueError`` for a constraint on an unknown feature or of the wrong kind."""
+        for kind, names in (
+            ("immutable", self.immutable),
+            ("increase", self.increase),
+            ("decrease", self.decrease),
+            ("ranges", list(self.ranges)),
+            ("categories", list(self.categories)),
+        ):
+            schema.check_features(names, what="feature in %r constraint" % kind)
+        for kind, names in (("increase", self.increase), ("decrease", self.decrease), ("ranges", list(self.ranges))):
+            cats = [n for n in names if n in schema.categorical]
+            if cats:
+                raise ValueError("%r constraints apply to continuous features only; %s are categorical" % (kind, cats))
+        both = set(self.increase) & set(self.decrease)
+        if both:
+            raise ValueError("features %s cannot be both increase-only and decrease-only; use immutable" % sorted(both))
+        for name, (lo, hi) in self.ranges.items():
+            if lo > hi:
+                raise ValueError("range for %r is empty: low %s > high %s" % (name, lo, hi))
+        for name, allowed in self.categories.items():
+            if name not in schema.categorical:
+                raise ValueError("'categories' constraints apply to categorical features only; %r is continuous" % name)
+            unknown = [c for c in allowed if c not in schema.categorical[name]]
+            if unknown:
+                raise ValueError("allowed categories %s of %r are unknown; known: %s" % (unknown, name, schema.categorical[name]))
+            if not allowed:
+                raise ValueError("no allowed category left for %r" % name)
+
+    def signature_features(self) -> List[str]:
+        """Features whose factual value changes the constrained result (immutable and monotone)."""
+        return list(dict.fromkeys(self.immutable + self.increase + self.decrease))
+
+    def violations(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> pd.DataFrame:
+        """Boolean frame (rows of ``counterfactuals``, one column per constrained feature): True where broken.
+
+        ``factuals`` must be aligned row by row with ``counterfactuals``.
+        """
+        f = factuals.reset_index(drop=True)
+        c = counterfactuals.reset_index(drop=True)
+        out: Dict[str, np.ndarray] = {}
+        tol = 1e-9
+
+        def add(name: str, broken: np.ndarray) -> None:
+            out[name] = out.get(name, np.zeros(len(c), dtype=bool)) | np.asarray(broken, dtype=bool)
+
+        for name in self.immutable:
+            if pd.api.types.is_numeric_dtype(c[name]) and pd.api.types.is_numeric_dtype(f[name]):
+                add(name, np.abs(c[name].to_numpy(float) - f[name].to_numpy(float)) > tol)
+            else:
+                add(name, c[name].to_numpy() != f[name].to_numpy())
+        for name in self.increase:
+            add(name, c[name].to_numpy(float) < f[name].to_numpy(float) - tol)
+        for name in self.decrease:
+            add(name, c[name].to_numpy(float) > f[name].to_numpy(float) + tol)
+        for name, (lo, hi) in self.ranges.items():
+            v = c[name].to_numpy(float)
+            add(name, (v < lo - tol) | (v > hi + tol))
+        for name, allowed in self.categories.items():
+            add(name, ~c[name].isin(allowed).to_numpy())
+        return pd.DataFrame(out, index=counterfactuals.index)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "immutable": self.immutable,
+            "increase": self.increase,
+            "decrease": self.decrease,
+            "ranges": {k: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi] for k, (lo, hi) in self.ranges.items()},
+            "categories": self.categories,
+        }
+
+    def __repr__(self) -> str:
+        return "Constraints(%s)" % ", ".join("%s=%s" % kv for kv in self.to_dict().items() if kv[1])
+
+
+class EncodedConstraints:
+    """Constraints compiled for encoded rows: violation test, differentiable penalty and hard projection."""
+
+    def __init__(self, constraints: Constraints, encoder: TabularEncoder) -> None:
+        schema = encoder.schema
+        self.encoder = encoder
+        nc = encoder.n_continuous
+        col = {name: j for j, name in enumerate(schema.continuous)}
+        group = {name: sl for name, sl in encoder.groups}
+        self.immutable_cont = [col[n] for n in constraints.immutable if n in col]
+        self.immutable_groups = [group[n] for n in constraints.immutable if n in group]
+        self.increase = [col[n] for n in constraints.increase]
+        self.decrease = [col[n] for n in constraints.decrease]
+        lo = np.full(nc, -np.inf)
+        hi = np.full(nc, np.inf)
+        for name, (a, b) in constraints.ranges.items():
+            j = col[name]
+            if name in schema.integer:
+                a, b = math.ceil(a - 1e-9), math.floor(b + 1e-9)
+            lo[j], hi[j] = a, b
+        self.has_ranges = bool(constraints.ranges)
+        span, base = encoder._span, encoder._lo
+        self.lo = np.clip((lo - base) / span, -1e9, 1e9).astype(np.float32)
+        self.hi = np.clip((hi - base) / span, -1e9, 1e9).astype(np.float32)
+        self.forbidden = np.zeros(encoder.width, dtype=bool)
+        for name, allowed in constraints.categories.items():
+            sl = group[name]
+            cats = schema.categorical[name]
+            for i, cat in enumerate(cats):
+                if cat not in allowed:
+                    self.forbidden[sl.start + i] = True
+
+    def violated(self, points: np.ndarray, factuals: np.ndarray) -> np.ndarray:
+        """Rows of snapped encoded ``points (N, D)`` that break a constraint against ``factuals (N, D)``."""
+        tol = 1e-6
+        bad = np.zeros(len(points), dtype=bool)
+        for j in self.immutable_cont:
+            bad |= np.abs(points[:, j] - factuals[:, j]) > tol
+        for sl in self.immutable_groups:
+            bad |= np.abs(points[:, sl] - factuals[:, sl]).sum(1) > tol
+        for j in self.increase:
+            bad |= points[:, j] < factuals[:, j] - tol
+        for j in self.decrease:
+            bad |= points[:, j] > factuals[:, j] + tol
+        if self.has_ranges:
+            nc = self.encoder.n_continuous
+            bad |= ((points[:, :nc] < self.lo - tol) | (points[:, :nc] > self.hi + tol)).any(1)
+        if self.forbidden.any():
+            bad |= (points[:, self.forbidden] > 0.5).any(1)
+        return bad
+
+    def penalty(self, decoded: torch.Tensor, factuals: torch.Tensor) -> torch.Tensor:
+        """Differentiable violation ``(N,)`` of decoded rows (continuous in [0, 1], softmax groups)."""
+        total = torch.zeros(len(decoded), dtype=decoded.dtype, device=decoded.device)
+        for j in self.immutable_cont:
+            total = total + (decoded[:, j] - factuals[:, j]).abs()
+        for sl in self.immutable_groups:
+            total = total + 1.0 - (decoded[:, sl] * factuals[:, sl]).sum(1)
+        for j in self.increase:
+            total = total + torch.relu(factuals[:, j] - decoded[:, j])
+        for j in self.decrease:
+            total = total + torch.relu(decoded[:, j] - factuals[:, j])
+        if self.has_ranges:
+            nc = self.encoder.n_continuous
+            lo = torch.as_tensor(self.lo, device=decoded.device)
+            hi = torch.as_tensor(self.hi, device=decoded.device)
+            cont = decoded[:, :nc]
+            total = total + (torch.relu(lo - cont) + torch.relu(cont - hi)).sum(1)
+        if self.forbidden.any():
+            mask = torch.as_tensor(self.forbidden, device=decoded.device)
+            total = total + decoded[:, mask].sum(1)
+        return total
+
+    def project(self, decoded: np.ndarray, factuals: np.ndarray) -> np.ndarray:
+        """Snap decoded rows and force every constraint: the result satisfies them all."""
+        decoded = np.array(decoded, dtype=np.float32)
+        if self.forbidden.any():
+            decoded[:, self.forbidden] = -1.0  # below any softmax probability, so argmax avoids them
+        out = self.encoder.snap(decoded)
+        for j in self.immutable_cont:
+            out[:, j] = factuals[:, j]
+        for sl in self.immutable_groups:
+            out[:, sl] = factuals[:, sl]
+        for j in self.increase:
+            out[:, j] = np.maximum(out[:, j], factuals[:, j])
+        for j in self.decrease:
+            out[:, j] = np.minimum(out[:, j], factuals[:, j])
+        if self.has_ranges:
+            nc = self.encoder.n_continuous
+            out[:, :nc] = np.clip(out[:, :nc], self.lo, self.hi)
+        return out

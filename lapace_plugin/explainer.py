@@ -1,0 +1,617 @@
+"""``Lapace``: fit an L-GMVAE on a classifier's predictions and explain queries with latent paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .constraints import Constraints, EncodedConstraints
+from .encoding import TabularEncoder
+from .lgmvae import LGMVAE, train_lgmvae
+from .paths import decode, feature_distance, first_valid_step, interpolate, repair
+from .result import Explanation
+from .schema import FeatureSchema
+
+PredictProba = Callable[[pd.DataFrame], Any]
+STRATEGIES = ("first", "last")
+_MODEL_FILE = "weights.npz"
+_META_FILE = "lapace.json"
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an unfitted ``Lapace`` is used."""
+
+
+class Lapace:
+    """LAPACE counterfactual explainer for any classifier with ``predict_proba``.
+
+    Parameters
+    ----------
+    schema
+        Feature schema; inferred from the training frame when ``None``.
+    components_per_class
+        ``m``, Gaussian components (and so counterfactuals) per class.
+    latent_dim, hidden
+        Latent size and hidden widths of the L-GMVAE.
+    epochs
+        Maximum training epochs; ``None`` chooses from the data size (about 2,000 optimiser steps).
+    batch_size, learning_rate, continuous_weight, kl_weight
+        Training settings (Adam); ``continuous_weight`` scales the continuous reconstruction term.
+    n_steps
+        Path resolution: ``n_steps + 1`` points from the input's latent point (tau 0) to a centroid (tau 1).
+    random_state
+        Seed for a reproducible fit on the same machine and library versions.
+    device
+        Torch device for the L-GMVAE (``"cpu"``, ``"cuda"``, ...).
+    verbose
+        Show a progress bar while training.
+    """
+
+    def __init__(
+        self,
+        schema: Optional[FeatureSchema] = None,
+        components_per_class: int = 5,
+        latent_dim: int = 16,
+        hidden: Sequence[int] = (128, 128),
+        epochs: Optional[int] = None,
+        batch_size: int = 256,
+        learning_rate: float = 1e-3,
+        continuous_weight: float = 10.0,
+        kl_weight: float = 1.0,
+        n_steps: int = 20,
+        random_state: Optional[int] = None,
+        device: Union[str, torch.device] = "cpu",
+        verbose: bool = True,
+    ) -> None:
+        self.schema = schema
+        self.components_per_class = components_per_class
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.continuous_weight = continuous_weight
+        self.kl_weight = kl_weight
+        self.n_steps = n_steps
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: pd.DataFrame, predict_proba: PredictProba, classes: Optional[Sequence[Any]] = None) -> "Lapace":
+        """Train the L-GMVAE on ``X`` labelled by the classifier's own predictions.
+
+        Parameters
+        ----------
+        X
+            Raw training features (the classifier's input format).
+        predict_proba
+            Callable mapping a raw DataFrame to class probabilities ``(n, L)``.
+        classes
+            Labels of the probability columns (e.g. ``model.classes_``); default ``0..L-1``.
+        """
+        if not callable(predict_proba):
+            raise TypeError("predict_proba must be a callable DataFrame -> (n, n_classes) probabilities")
+        if int(self.components_per_class) < 1:
+            raise ValueError("components_per_class must be at least 1, got %r" % self.components_per_class)
+        start = time.time()
+        schema = self.schema if self.schema is not None else FeatureSchema.infer(X)
+        X = schema.validate(X, name="training data")
+        self.schema_ = schema
+        self.encoder_ = TabularEncoder(schema)
+        self.predict_proba_ = predict_proba
+        self.device_ = torch.device(self.device)
+        probs = self._predict(X)
+        self.n_classes_ = probs.shape[1]
+        self.classes_ = [_plain(c) for c in classes] if classes is not None else list(range(self.n_classes_))
+        if len(self.classes_) != self.n_classes_:
+            raise ValueError("classes has %d labels but predict_proba returns %d columns" % (len(self.classes_), self.n_classes_))
+        labels = probs.argmax(1)
+        x = self.encoder_.encode(X)
+        seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
+        n_train = len(x)
+        batch = int(min(self.batch_size, max(32, n_train // 10)))
+        epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model_ = self._build_model()
+            with _progress(epochs, self.verbose) as bar:
+                self.history_ = train_lgmvae(
+                    self.model_, x, labels, epochs=epochs, batch_size=batch, learning_rate=self.learning_rate,
+                    continuous_weight=self.continuous_weight, kl_weight=self.kl_weight, seed=seed,
+                    device=self.device_, progress=bar,
+                )
+        self._settle_centroids(x, labels)
+        self.fit_time_ = time.time() - start
+        return self
+
+    def _build_model(self) -> LGMVAE:
+        groups = [(sl.start, sl.stop) for _, sl in self.encoder_.groups]
+        model = LGMVAE(
+            self.encoder_.width, self.encoder_.n_continuous, groups, self.n_classes_, int(self.components_per_class),
+            latent_dim=int(self.latent_dim), hidden=tuple(int(h) for h in self.hidden),
+        )
+        return model.to(self.device_)
+
+    def _settle_centroids(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Decode and classify every centroid; move invalid or duplicate ones onto valid, distinct points.
+
+        A centroid whose decoding the classifier does not assign to its own class (or that decodes to the
+        same row as a busier centroid of its class) is moved to the nearest latent point, among its own
+        training members' encodings and the segment towards them, that decodes to a valid, distinct row.
+        A centroid that cannot be made valid is excluded from the targets and named in a warning.
+        """
+        model, m = self.model_, self.model_.m
+        with torch.no_grad():
+            mu = model.prior_mean.detach().cpu().numpy().copy()
+        z_train, comp_train = self._latent_means(x, labels)
+        points, probs = self._decode_and_classify(mu)
+        owner = np.repeat(np.arange(self.n_classes_), m)
+        valid = probs.argmax(1) == owner
+        self.centroid_validity_initial_ = float(valid.mean())
+        moved: List[str] = []
+        for label in range(self.n_classes_):
+            owned = np.arange(label * m, (label + 1) * m)
+            members = np.array([(comp_train == k).sum() for k in owned])
+            accepted: List[np.ndarray] = []
+            for k in owned[np.argsort(-members, kind="stable")]:
+                if valid[k] and not _contains(accepted, points[k]):
+                    accepted.append(points[k])
+                    continue
+                pool = z_train[comp_train == k]
+                if len(pool) == 0:
+                    pool = z_train[labels == label]
+                choice = self._candidate_centroid(mu[k], pool, label, accepted)
+                if choice is None:
+                    if valid[k]:
+                        accepted.append(points[k])  # valid but a duplicate, and no distinct valid point found
+                    continue
+                mu[k], points[k], probs[k] = choice
+                valid[k] = True
+                moved.append(self._component_name(k))
+                accepted.append(points[k])
+        with torch.no_grad():
+            model.prior_mean.copy_(torch.as_tensor(mu, device=self.device_))
+        self.centroid_points_ = points
+        self.centroid_proba_ = probs
+        self.centroid_valid_ = valid
+        self.centroid_class_ = owner
+        self.centroid_validity_ = float(valid.mean())
+        self.centroids_moved_ = moved
+        self._projected_centroids: Dict[Any, Tuple[Any, ...]] = {}
+        names = [self._component_name(k) for k in range(len(mu))]
+        self.centroids_ = self.encoder_.decode(points, index=pd.Index(names, name="component"))
+        self.distinct_centroids_ = {
+            self.classes_[c]: int(len(np.unique(points[(owner == c) & valid], axis=0))) for c in range(self.n_classes_)
+        }
+        invalid = [names[k] for k in np.flatnonzero(~valid)]
+        if invalid:
+            warnings.warn(
+                "centroid(s) %s decode to rows the classifier does not assign to their class; they are never "
+                "used as counterfactual targets (centroid validity %.0f%%)" % (invalid, 100 * self.centroid_validity_),
+                stacklevel=3,
+            )
+
+    def _candidate_centroid(
+        self, mu_k: np.ndarray, pool: np.ndarray, label: int, accepted: List[np.ndarray]
+    ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        if len(pool) == 0:
+            return None
+        order = np.argsort(((pool - mu_k) ** 2).sum(1))[:256]
+        nearest = pool[order]
+        ts = np.linspace(0.1, 1.0, 10, dtype=np.float32)[:, None]
+        segment = (1 - ts) * mu_k + ts * pool.mean(0)
+        cands = np.concatenate([segment, nearest]).astype(np.float32)
+        points, probs = self._decode_and_classify(cands)
+        ok = probs.argmax(1) == label
+        distinct = np.array([not _contains(accepted, p) for p in points])
+        dist = ((cands - mu_k) ** 2).sum(1)
+        for mask in (ok & distinct,):
+            if mask.any():
+                i = int(np.flatnonzero(mask)[np.argmin(dist[mask])])
+                return cands[i], points[i], probs[i]
+        return None
+
+    def _decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        points = self.encoder_.snap(decode(self.model_, z.astype(np.float32), self.device_))
+        return points, self._predict(self.encoder_.decode(points))
+
+    def _latent_means(self, x: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        zs, cs = [], []
+        with torch.no_grad():
+            for start in range(0, len(x), 65536):
+                xt = torch.as_tensor(x[start : start + 65536], device=self.device_)
+                yt = torch.as_tensor(labels[start : start + 65536], dtype=torch.long, device=self.device_)
+                z, c = self.model_.latent_mean(xt, yt)
+                zs.append(z.cpu().numpy())
+                cs.append(c.cpu().numpy())
+        return np.concatenate(zs), np.concatenate(cs)
+
+    def _component_name(self, k: int) -> str:
+        return "%s/%d" % (self.classes_[k // self.model_.m], k % self.model_.m)
+
+    # ------------------------------------------------------------------ explaining
+    def explain(
+        self,
+        X: pd.DataFrame,
+        target_class: Union[None, int, Sequence[int]] = None,
+        strategy: str = "first",
+        n_counterfactuals: Optional[int] = None,
+        constraints: Union[None, str, Mapping[str, Any], Constraints] = None,
+        n_steps: Optional[int] = None,
+    ) -> Explanation:
+        """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
+
+        Parameters
+        ----------
+        X
+            Raw queries, shape ``(n, features)``.
+        target_class
+            Class index (column of ``predict_proba``), or one per query. ``None``: for binary models the
+            class each query is not predicted as; required for multiclass models.
+        strategy
+            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
+            (identical for every input, robust).
+        n_counterfactuals
+            Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
+        constraints
+            ``None``, ``"schema"`` (the schema's immutable and monotone features), a ``Constraints`` or an
+            equivalent dict.
+        n_steps
+            Path resolution for this call (default: the constructor's ``n_steps``).
+        """
+        self._check_fitted()
+        if strategy not in STRATEGIES:
+            raise ValueError("strategy must be one of %s, got %r" % (STRATEGIES, strategy))
+        m = self.model_.m
+        k = m if n_counterfactuals is None else int(n_counterfactuals)
+        if not 1 <= k <= m:
+            raise ValueError("n_counterfactuals must be between 1 and components_per_class=%d, got %r" % (m, n_counterfactuals))
+        steps = int(self.n_steps if n_steps is None else n_steps)
+        if steps < 1:
+            raise ValueError("n_steps must be at least 1, got %r" % n_steps)
+        X = self.schema_.validate(X)
+        cons = Constraints.coerce(constraints, self.schema_)
+        enc_cons = EncodedConstraints(cons, self.encoder_) if cons is not None else None
+        predicted = self._predict(X).argmax(1)
+        target = self._resolve_target(target_class, predicted)
+        x = self.encoder_.encode(X)
+        comps = target[:, None] * m + np.arange(m)
+        usable = self.centroid_valid_[comps] & (target != predicted)[:, None]
+        if strategy == "first":
+            grid = self._first(X, x, predicted, target, comps, enc_cons, steps)
+        else:
+            grid = self._last(X, x, target, comps, cons, enc_cons)
+        grid["valid"] &= usable[:, :, None]
+        selections, failures = self._select(X, x, target, predicted, comps, grid, k, strategy)
+        return Explanation(
+            queries=X,
+            selections=selections,
+            predicted_class=predicted,
+            target_class=target,
+            classes=self.classes_,
+            failures=failures,
+            strategy=strategy,
+            paths=lambda: self._path_frame(X, x, predicted, target, comps, enc_cons, steps),
+            features=self.schema_.features,
+        )
+
+    def _first(self, X, x, predicted, target, comps, enc_cons, steps) -> Dict[str, np.ndarray]:
+        taus = np.linspace(0.0, 1.0, steps + 1)
+        n, m = comps.shape
+        z_x = self._latent_means(x, predicted)[0]
+        z = interpolate(z_x, self.model_.prior_mean.detach().cpu().numpy()[comps], taus).reshape(-1, self.latent_dim)
+        qidx = np.repeat(np.arange(n), m * len(taus))
+        points, repaired = self._realise(z, x[qidx], enc_cons)
+        raw = self._to_raw(points, x[qidx], X.iloc[qidx])
+        probs = self._predict(raw)
+        t_idx = np.repeat(target, m * len(taus))
+        valid = probs.argmax(1) == t_idx
+        if enc_cons is not None:
+            valid &= ~enc_cons.violated(points, x[qidx])
+        shape = (n, m, len(taus))
+        return {
+            "points": points.reshape(shape + (-1,)),
+            "raw": raw,
+            "proba": probs[np.arange(len(t_idx)), t_idx].reshape(shape),
+            "valid": valid.reshape(shape),
+            "repaired": repaired.reshape(shape),
+            "tau": np.broadcast_to(taus, shape),
+        }
+
+    def _last(self, X, x, target, comps, cons, enc_cons) -> Dict[str, np.ndarray]:
+        n, m = comps.shape
+        shape = (n, m, 1)
+        if enc_cons is None:
+            return {
+                "points": self.centroid_points_[comps].reshape(n, m, 1, -1),
+                "raw": self.centroids_.iloc[comps.reshape(-1)].reset_index(drop=True),
+                "proba": self.centroid_proba_[comps, target[:, None]].reshape(shape),
+                "valid": self.centroid_valid_[comps].reshape(shape),
+                "repaired": np.zeros(shape, dtype=bool),
+                "tau": np.ones(shape),
+            }
+        entries = self._constrained_centroids(X, x, target, comps, cons, enc_cons)
+        return {
+            "points": np.stack([e[0] for e in entries]).reshape(n, m, 1, -1),
+            "raw": pd.concat([e[4] for e in entries], ignore_index=True),
+            "proba": np.stack([e[1] for e in entries]).reshape(shape),
+            "valid": np.stack([e[2] for e in entries]).reshape(shape),
+            "repaired": np.stack([e[3] for e in entries]).reshape(shape),
+            "tau": np.ones(shape),
+        }
+
+    def _constrained_centroids(self, X, x, target, comps, cons, enc_cons) -> List[Tuple[Any, ...]]:
+        """Target centroids projected onto each query's constraints, memoised per constrained signature.
+
+        The projection depends only on the target class and the query's constrained (immutable and
+        monotone) values, so queries sharing them share one entry: inputs that differ only in unconstrained
+        features get bit-identical counterfactuals, within a call and across calls.
+        """
+        m = comps.shape[1]
+        sig_cols = cons.signature_features()
+        base = json.dumps(cons.to_dict(), sort_keys=True, default=str)
+        sig_values = X[sig_cols].itertuples(index=False, name=None) if sig_cols else iter([()] * len(X))
+        keys = [(base, int(t), row) for t, row in zip(target, sig_values)]
+        cache = self._projected_centroids
+        todo: Dict[Any, int] = {}
+        for i, key in enumerate(keys):
+            if key not in cache and key not in todo:
+                todo[key] = i
+        if todo:
+            rows = np.repeat(np.fromiter(todo.values(), dtype=int), m)
+            ends = comps[rows, np.tile(np.arange(m), len(todo))]
+            mu = self.model_.prior_mean.detach().cpu().numpy()
+            points, repaired = self._realise(mu[ends], x[rows], enc_cons)
+            raw = self._to_raw(points, x[rows], X.iloc[rows], features=sig_cols)
+            probs = self._predict(raw)
+            ok = (probs.argmax(1) == target[rows]) & ~enc_cons.violated(points, x[rows]) & self.centroid_valid_[ends]
+            proba = probs[np.arange(len(rows)), target[rows]]
+            for j, key in enumerate(todo):
+                sl = slice(j * m, (j + 1) * m)
+                cache[key] = (points[sl], proba[sl], ok[sl], repaired[sl], raw.iloc[sl].reset_index(drop=True))
+        return [cache[key] for key in keys]
+
+    def _realise(self, z: np.ndarray, factuals: np.ndarray, enc_cons: Optional[EncodedConstraints]) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode latent points into valid encoded rows, repairing and projecting constraint violations."""
+        decoded = decode(self.model_, z.astype(np.float32), self.device_)
+        if enc_cons is None:
+            return self.encoder_.snap(decoded), np.zeros(len(z), dtype=bool)
+        broken = enc_cons.violated(self.encoder_.snap(decoded), factuals)
+        if broken.any():
+            decoded[broken] = repair(self.model_, z[broken].astype(np.float32), factuals[broken], enc_cons, self.device_)
+        return enc_cons.project(decoded, factuals), broken
+
+    def _to_raw(self, points: np.ndarray, factuals: np.ndarray, X: pd.DataFrame, features: Optional[List[str]] = None) -> pd.DataFrame:
+        """Raw rows of encoded ``points``; continuous values equal to the factual's keep its exact raw value."""
+        raw = self.encoder_.decode(points)
+        cont = self.schema_.continuous if features is None else [f for f in features if f in self.schema_.continuous]
+        for name in cont:
+            j = self.schema_.continuous.index(name)
+            same = points[:, j] == factuals[:, j]
+            if same.any():
+                values = raw[name].to_numpy().copy()
+                values[same] = X[name].to_numpy()[same]
+                raw[name] = values
+        return self.encoder_.restore_dtypes(raw)
+
+    def _select(self, X, x, target, predicted, comps, grid, k, strategy) -> Tuple[pd.DataFrame, Dict[Any, str]]:
+        n, m = comps.shape
+        step = first_valid_step(grid["valid"])
+        found = step >= 0
+        s = np.maximum(step, 0)
+        rows_q, rows_c = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+        chosen = grid["points"][rows_q, rows_c, s]
+        n_steps = grid["valid"].shape[2]
+        flat = (rows_q * m + rows_c) * n_steps + s
+        raw = grid["raw"].iloc[flat.reshape(-1)].reset_index(drop=True)
+        distance = feature_distance(chosen, x[:, None, :], self.encoder_.n_continuous, self.encoder_.groups, len(self.schema_.features))
+        rank = np.full((n, m), -1)
+        failures: Dict[Any, str] = {}
+        labels = list(X.index)
+        for q in range(n):
+            order = [c for c in np.argsort(distance[q], kind="stable") if found[q, c]]
+            kept: List[np.ndarray] = []
+            for c in order:
+                if len(kept) == k:
+                    break
+                if _contains(kept, chosen[q, c]):
+                    continue
+                rank[q, c] = len(kept)
+                kept.append(chosen[q, c])
+            if not kept:
+                failures[labels[q]] = self._failure_reason(predicted[q], target[q], comps[q], strategy)
+        frame = pd.DataFrame({
+            "query": np.repeat(labels, m) if n else [],
+            "order": rows_q.reshape(-1),
+            "component": [self._component_name(c) for c in comps.reshape(-1)],
+            "tau": np.where(found, grid["tau"][rows_q, rows_c, s], np.nan).reshape(-1),
+            "valid": found.reshape(-1),
+            "probability": grid["proba"][rows_q, rows_c, s].reshape(-1),
+            "repaired": (grid["repaired"][rows_q, rows_c, s] & found).reshape(-1),
+            "rank": rank.reshape(-1),
+        })
+        raw.loc[~found.reshape(-1), :] = np.nan
+        return pd.concat([frame, raw], axis=1), failures
+
+    def _failure_reason(self, predicted: int, target: int, comps: np.ndarray, strategy: str) -> str:
+        if predicted == target:
+            return "the query is already predicted as the target class %r" % (self.classes_[target],)
+        if not self.centroid_valid_[comps].any():
+            return "no valid centroid for target class %r" % (self.classes_[target],)
+        if strategy == "last":
+            return "no target centroid is valid for this query after applying the constraints"
+        return "no point on any latent path to class %r is assigned to it (with the constraints applied)" % (self.classes_[target],)
+
+    def _path_frame(self, X, x, predicted, target, comps, enc_cons, steps) -> pd.DataFrame:
+        grid = self._first(X, x, predicted, target, comps, enc_cons, steps)
+        n, m, s = grid["valid"].shape
+        q, c, t = np.meshgrid(np.arange(n), np.arange(m), np.arange(s), indexing="ij")
+        meta = pd.DataFrame({
+            "query": np.asarray(X.index)[q.reshape(-1)],
+            "component": [self._component_name(k) for k in comps[q, c].reshape(-1)],
+            "step": t.reshape(-1),
+            "tau": grid["tau"].reshape(-1),
+            "probability": grid["proba"].reshape(-1),
+            "valid": (grid["valid"] & self.centroid_valid_[comps][:, :, None] & (target != predicted)[:, None, None]).reshape(-1),
+        })
+        return pd.concat([meta, grid["raw"]], axis=1)
+
+    def _resolve_target(self, target_class: Union[None, int, Sequence[int]], predicted: np.ndarray) -> np.ndarray:
+        n_classes = self.n_classes_
+        if target_class is None:
+            if n_classes != 2:
+                raise ValueError(
+                    "target_class is required for a model with %d classes: pass a class index in 0..%d (classes %s)"
+                    % (n_classes, n_classes - 1, self.classes_)
+                )
+            return 1 - predicted
+        values = np.asarray(target_class)
+        if values.ndim == 0:
+            values = np.full(len(predicted), values.item())
+        if values.shape != predicted.shape:
+            raise ValueError("target_class has %d entries for %d queries" % (len(values), len(predicted)))
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ValueError("target_class must be a class index in 0..%d (classes %s), got %r" % (n_classes - 1, self.classes_, target_class))
+        bad = sorted(set(int(v) for v in values if not 0 <= v < n_classes))
+        if bad:
+            raise ValueError(
+                "impossible target class %s: the model has %d classes, indices 0..%d (classes %s)" % (bad, n_classes, n_classes - 1, self.classes_)
+            )
+        return values.astype(int)
+
+    # ------------------------------------------------------------------ helpers
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """The explained classifier's probabilities for raw rows (validated against the schema)."""
+        self._check_fitted()
+        return self._predict(self.schema_.validate(X))
+
+    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+        if getattr(self, "predict_proba_", None) is None:
+            raise NotFittedError("this Lapace has no classifier: pass predict_proba to Lapace.load(path, predict_proba)")
+        probs = np.asarray(self.predict_proba_(X), dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[0] != len(X) or probs.shape[1] < 2:
+            raise ValueError(
+                "predict_proba must return an array of shape (n_rows, n_classes>=2); got shape %s for %d rows"
+                % (probs.shape, len(X))
+            )
+        if hasattr(self, "n_classes_") and probs.shape[1] != self.n_classes_:
+            raise ValueError("predict_proba returned %d columns; the explainer was fitted with %d classes" % (probs.shape[1], self.n_classes_))
+        return probs
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Lapace is not fitted yet: call fit(X, predict_proba=...) or Lapace.load(path) first")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str) -> None:
+        """Write the fitted explainer to directory ``path``: weights as plain arrays and JSON metadata."""
+        self._check_fitted()
+        os.makedirs(path, exist_ok=True)
+        arrays = {"model." + k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
+        arrays.update({
+            "centroid_points": self.centroid_points_,
+            "centroid_proba": self.centroid_proba_,
+            "centroid_valid": self.centroid_valid_,
+        })
+        np.savez(os.path.join(path, _MODEL_FILE), **arrays)
+        meta = {
+            "format": 1,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items() if k not in ("schema", "device")},
+            "schema": self.schema_.to_dict(),
+            "classes": [v.item() if isinstance(v, np.generic) else v for v in self.classes_],
+            "centroid_validity_initial": self.centroid_validity_initial_,
+            "centroids_moved": self.centroids_moved_,
+            "fit_time": self.fit_time_,
+        }
+        with open(os.path.join(path, _META_FILE), "w") as fh:
+            json.dump(meta, fh, indent=1)
+
+    @classmethod
+    def load(cls, path: str, predict_proba: Optional[PredictProba] = None, device: Union[str, torch.device] = "cpu") -> "Lapace":
+        """Load an explainer written by ``save``; never unpickles. Pass the classifier's ``predict_proba``."""
+        meta_path = os.path.join(path, _META_FILE)
+        if not os.path.exists(meta_path):
+            raise FileNotFoundError("no saved Lapace in %r (missing %s)" % (path, _META_FILE))
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+        params = dict(meta["params"])
+        params["hidden"] = tuple(params["hidden"])
+        self = cls(schema=FeatureSchema.from_dict(meta["schema"]), device=device, **params)
+        self.schema_ = self.schema
+        self.encoder_ = TabularEncoder(self.schema_)
+        self.device_ = torch.device(device)
+        self.classes_ = meta["classes"]
+        self.n_classes_ = len(self.classes_)
+        self.predict_proba_ = predict_proba
+        with np.load(os.path.join(path, _MODEL_FILE), allow_pickle=False) as data:
+            self.model_ = self._build_model()
+            state = {k[len("model."):]: torch.as_tensor(data[k]) for k in data.files if k.startswith("model.")}
+            self.model_.load_state_dict(state)
+            self.model_.eval()
+            self.centroid_points_ = data["centroid_points"]
+            self.centroid_proba_ = data["centroid_proba"]
+            self.centroid_valid_ = data["centroid_valid"]
+        self.centroid_class_ = np.repeat(np.arange(self.n_classes_), self.model_.m)
+        self.centroid_validity_ = float(self.centroid_valid_.mean())
+        self.centroid_validity_initial_ = meta["centroid_validity_initial"]
+        self.centroids_moved_ = meta["centroids_moved"]
+        self._projected_centroids = {}
+        self.fit_time_ = meta["fit_time"]
+        names = [self._component_name(k) for k in range(len(self.centroid_points_))]
+        self.centroids_ = self.encoder_.decode(self.centroid_points_, index=pd.Index(names, name="component"))
+        owner = self.centroid_class_
+        self.distinct_centroids_ = {
+            self.classes_[c]: int(len(np.unique(self.centroid_points_[(owner == c) & self.centroid_valid_], axis=0)))
+            for c in range(self.n_classes_)
+        }
+        return self
+
+    def get_params(self) -> Dict[str, Any]:
+        """Constructor parameters, as in scikit-learn."""
+        names = ("schema", "components_per_class", "latent_dim", "hidden", "epochs", "batch_size", "learning_rate",
+                 "continuous_weight", "kl_weight", "n_steps", "random_state", "device", "verbose")
+        return {k: getattr(self, k) for k in names}
+
+    def __repr__(self) -> str:
+        state = "fitted, centroid validity %.0f%%" % (100 * self.centroid_validity_) if hasattr(self, "model_") else "not fitted"
+        return "Lapace(components_per_class=%d, latent_dim=%d, %s)" % (self.components_per_class, self.latent_dim, state)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _contains(rows: List[np.ndarray], row: np.ndarray) -> bool:
+    return any(np.array_equal(r, row) for r in rows)
+
+
+class _progress:
+    """tqdm progress bar over epochs, showing the validation loss; silent when ``enabled`` is False."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self) -> Optional[Callable[[int, float], None]]:
+        if not self.enabled:
+            return None
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.total, desc="training L-GMVAE", unit="epoch")
+
+        def update(epoch: int, loss: float) -> None:
+            self.bar.update(1)
+            self.bar.set_postfix(val_loss="%.3f" % loss)
+
+        return update
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,225 @@
+"""Label-conditional Gaussian mixture VAE (L-GMVAE) and its training loop.
+
+Generative model ``p(x, c, z | y) = p(c | y) p(z | c) p(x | z)`` with ``m`` learned Gaussian components per
+class; inference ``q(c | x, y) q(z | x, c, y)`` with ``c`` marginalised exactly over the class's components.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: List[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class LGMVAE(nn.Module):
+    """The L-GMVAE network.
+
+    Parameters
+    ----------
+    input_dim
+        Width ``D`` of an encoded row.
+    n_continuous
+        Number of leading continuous columns of an encoded row.
+    groups
+        ``(start, stop)`` column bounds of each one-hot group.
+    n_classes, components_per_class
+        ``L`` and ``m``; the model has ``K = L * m`` components, component ``k`` belongs to class ``k // m``.
+    latent_dim, hidden
+        Latent size and hidden layer widths of the encoder and decoder MLPs.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        n_continuous: int,
+        groups: Sequence[Tuple[int, int]],
+        n_classes: int,
+        components_per_class: int,
+        latent_dim: int = 16,
+        hidden: Sequence[int] = (128, 128),
+    ) -> None:
+        super().__init__()
+        self.input_dim = input_dim
+        self.n_continuous = n_continuous
+        self.groups = [tuple(g) for g in groups]
+        self.n_classes = n_classes
+        self.m = components_per_class
+        self.n_components = n_classes * components_per_class
+        self.latent_dim = latent_dim
+        h = list(hidden)
+        self.encoder = _mlp([input_dim + n_classes] + h)
+        self.component_head = nn.Linear(h[-1], self.n_components)
+        self.z_hidden = nn.Linear(h[-1], h[-1])
+        self.z_component = nn.Embedding(self.n_components, h[-1])
+        self.z_head = nn.Linear(h[-1], 2 * latent_dim)
+        self.decoder = nn.Sequential(_mlp([latent_dim] + h[::-1]), nn.Linear(h[0], input_dim))
+        self.prior_mean = nn.Parameter(torch.randn(self.n_components, latent_dim))
+        self.prior_logvar = nn.Parameter(torch.zeros(self.n_components, latent_dim))
+
+    def class_components(self, y: torch.Tensor) -> torch.Tensor:
+        """Component indices owned by each label, shape ``(B, m)``."""
+        return y.unsqueeze(1) * self.m + torch.arange(self.m, device=y.device)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Inference network for encoded rows ``x (B, D)`` and labels ``y (B,)``.
+
+        Returns ``components (B, m)``, ``log q(c | x, y) (B, m)`` restricted to the label's components, and the
+        mean and log-variance of ``q(z | x, c, y)``, each ``(B, m, latent_dim)``.
+        """
+        h = self.encoder(torch.cat([x, F.one_hot(y, self.n_classes).to(x.dtype)], dim=1))
+        comps = self.class_components(y)
+        log_qc = torch.log_softmax(self.component_head(h).gather(1, comps), dim=1)
+        t = torch.relu(self.z_hidden(h).unsqueeze(1) + self.z_component(comps))
+        mean, logvar = self.z_head(t).chunk(2, dim=-1)
+        return comps, log_qc, mean, logvar.clamp(-10.0, 6.0)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output ``(..., D)``: continuous logits then one logit block per one-hot group."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoded rows ``(..., D)``: continuous values in [0, 1] and a softmax per one-hot group."""
+        return self.to_probabilities(self.decode_logits(z))
+
+    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        parts = [torch.sigmoid(logits[..., : self.n_continuous])]
+        parts += [torch.softmax(logits[..., a:b], dim=-1) for a, b in self.groups]
+        return torch.cat(parts, dim=-1)
+
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor, continuous_weight: float) -> torch.Tensor:
+        """Negative log-likelihood per row: weighted MSE on continuous columns plus cross-entropy per group."""
+        nc = self.n_continuous
+        loss = continuous_weight * ((torch.sigmoid(logits[..., :nc]) - x[..., :nc]) ** 2).sum(-1)
+        for a, b in self.groups:
+            loss = loss - (torch.log_softmax(logits[..., a:b], dim=-1) * x[..., a:b]).sum(-1)
+        return loss
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        continuous_weight: float,
+        kl_weight: float,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Negative ELBO averaged over the batch, and the responsibilities ``q(c | x, y) (B, m)``."""
+        comps, log_qc, mean, logvar = self.encode(x, y)
+        qc = log_qc.exp()
+        if generator is None:
+            z = mean
+        else:
+            noise = torch.randn(mean.shape, generator=generator).to(mean.device)
+            z = mean + noise * torch.exp(0.5 * logvar)
+        recon = self.reconstruction_loss(self.decode_logits(z), x.unsqueeze(1), continuous_weight)
+        p_mean, p_logvar = self.prior_mean[comps], self.prior_logvar[comps]
+        kl_z = 0.5 * (
+            p_logvar - logvar + (logvar.exp() + (mean - p_mean) ** 2) / p_logvar.exp() - 1.0
+        ).sum(-1)
+        kl_c = (qc * (log_qc + math.log(self.m))).sum(1)
+        per_row = (qc * (recon + kl_weight * kl_z)).sum(1) + kl_weight * kl_c
+        return per_row.mean(), qc
+
+    def latent_mean(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``z_x``: mean of ``q(z | x, c*, y)`` at the most responsible component ``c*``; returns ``(z (B, L), c* (B,))``."""
+        comps, log_qc, mean, _ = self.encode(x, y)
+        best = log_qc.argmax(1)
+        rows = torch.arange(len(x), device=x.device)
+        return mean[rows, best], comps[rows, best]
+
+
+def train_lgmvae(
+    model: LGMVAE,
+    x: np.ndarray,
+    y: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    continuous_weight: float,
+    kl_weight: float,
+    seed: int,
+    device: torch.device,
+    validation_fraction: float = 0.1,
+    patience: int = 15,
+    reseed_every: int = 5,
+    progress: Optional[Callable[[int, float], None]] = None,
+) -> List[float]:
+    """Train with Adam, early stopping on a validation split and re-seeding of dead components.
+
+    A component whose responsibility mass falls below a tenth of its fair share (of its class's training
+    rows, over ``reseed_every`` epochs) gets a perturbed copy of the busiest component of its class.
+    Returns the validation loss per epoch; the best epoch's weights are restored.
+    """
+    rng = np.random.RandomState(seed)
+    generator = torch.Generator().manual_seed(seed)
+    n = len(x)
+    perm = rng.permutation(n)
+    n_val = int(round(validation_fraction * n)) if n >= 50 else 0
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    class_counts = np.bincount(y[train_idx], minlength=model.n_classes).astype(float)
+    best_loss, best_state, stale, history = float("inf"), None, 0, []
+    mass = torch.zeros(model.n_components, device=device)
+    for epoch in range(epochs):
+        model.train()
+        order = train_idx[rng.permutation(len(train_idx))]
+        for start in range(0, len(order), batch_size):
+            idx = torch.as_tensor(order[start : start + batch_size], device=device)
+            loss, qc = model.loss(xt[idx], yt[idx], continuous_weight, kl_weight, generator)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            mass.index_add_(0, model.class_components(yt[idx]).reshape(-1), qc.detach().reshape(-1))
+        if (epoch + 1) % reseed_every == 0:
+            _reseed_dead_components(model, mass.cpu().numpy(), class_counts * reseed_every, generator)
+            mass.zero_()
+        model.eval()
+        with torch.no_grad():
+            eval_idx = torch.as_tensor(val_idx if n_val else train_idx, device=device)
+            val_loss = float(model.loss(xt[eval_idx], yt[eval_idx], continuous_weight, kl_weight)[0])
+        history.append(val_loss)
+        if progress is not None:
+            progress(epoch, val_loss)
+        if val_loss < best_loss - 1e-4:
+            best_loss, stale = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def _reseed_dead_components(
+    model: LGMVAE, mass: np.ndarray, rows_per_class: np.ndarray, generator: torch.Generator
+) -> None:
+    m = model.m
+    with torch.no_grad():
+        for label in range(model.n_classes):
+            owned = np.arange(label * m, (label + 1) * m)
+            share = mass[owned]
+            fair = rows_per_class[label] / m
+            busiest = owned[int(share.argmax())]
+            for k in owned[share < 0.1 * fair]:
+                k = int(k)
+                noise = torch.randn(model.latent_dim, generator=generator).to(model.prior_mean.device)
+                scale = torch.exp(0.5 * model.prior_logvar[busiest])
+                model.prior_mean[k] = model.prior_mean[busiest] + 0.5 * scale * noise
+                model.prior_logvar[k] = model.prior_logvar[busiest]
+                model.component_head.bias[k] = model.component_head.bias[busiest]
+                model.z_component.weight[k] = model.z_component.weight[busiest]

@@ -1,0 +1,117 @@
+"""The result of ``Lapace.explain``: counterfactuals, per-path selections, failures and the paths."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+
+class Explanation:
+    """Counterfactuals for a batch of queries.
+
+    Attributes
+    ----------
+    counterfactuals
+        Valid counterfactuals in the caller's raw format, ranked by proximity to their query, with a
+        ``(query, rank)`` MultiIndex; ``query`` is the query's index label.
+    queries
+        The raw queries.
+    predicted_class, target_class
+        Class index per query (columns of ``predict_proba``); ``classes`` maps indices to labels.
+    failures
+        ``{query label: reason}`` for every query without a valid counterfactual.
+    strategy, n_repaired
+        The selection strategy, and how many selected candidates needed constraint repair.
+    """
+
+    def __init__(
+        self,
+        queries: pd.DataFrame,
+        selections: pd.DataFrame,
+        predicted_class: np.ndarray,
+        target_class: np.ndarray,
+        classes: List[Any],
+        failures: Dict[Any, str],
+        strategy: str,
+        paths: Callable[[], pd.DataFrame],
+        features: List[str],
+    ) -> None:
+        self.queries = queries
+        self.predicted_class = predicted_class
+        self.target_class = target_class
+        self.classes = classes
+        self.failures = failures
+        self.strategy = strategy
+        self._selections = selections
+        self._paths_fn = paths
+        self._paths: Optional[pd.DataFrame] = None
+        self._features = features
+        chosen = selections[selections["rank"] >= 0].sort_values(["order", "rank"])
+        cf = chosen[features].copy()
+        cf.index = pd.MultiIndex.from_arrays([chosen["query"].to_numpy(), chosen["rank"].to_numpy()], names=["query", "rank"])
+        self.counterfactuals = cf
+        self.n_repaired = int(chosen["repaired"].sum())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (query, target component) path: ``query, component, tau, valid, probability,
+        repaired, rank`` (-1 when not returned) and the selected point's features (NaN when the path found
+        no valid point)."""
+        return self._selections.drop(columns=["order"]).reset_index(drop=True)
+
+    @property
+    def paths(self) -> pd.DataFrame:
+        """Every decoded path point: ``query, component, step, tau, probability, valid`` and the features."""
+        if self._paths is None:
+            self._paths = self._paths_fn()
+        return self._paths
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.queries)
+
+    @property
+    def coverage(self) -> float:
+        """Share of queries with at least one valid counterfactual."""
+        return 1.0 - len(self.failures) / float(max(1, self.n_queries))
+
+    def for_query(self, query: Any) -> pd.DataFrame:
+        """Counterfactuals of one query (empty frame if it failed)."""
+        cf = self.counterfactuals
+        if query not in set(cf.index.get_level_values("query")):
+            return cf.iloc[:0].droplevel("query")
+        return cf.xs(query, level="query")
+
+    def to_json(self) -> str:
+        """JSON with the queries, their counterfactuals, per-path selections and failures."""
+        def records(df: pd.DataFrame) -> List[Dict[str, Any]]:
+            return json.loads(df.to_json(orient="records"))
+
+        queries = self.queries.reset_index()
+        queries = queries.rename(columns={queries.columns[0]: "query"})
+        payload = {
+            "strategy": self.strategy,
+            "classes": [_plain(c) for c in self.classes],
+            "queries": records(queries),
+            "predicted_class": [int(c) for c in self.predicted_class],
+            "target_class": [int(c) for c in self.target_class],
+            "counterfactuals": records(self.counterfactuals.reset_index()),
+            "paths": records(self.to_frame()),
+            "failures": [{"query": _plain(k), "reason": v} for k, v in self.failures.items()],
+        }
+        return json.dumps(payload)
+
+    def __repr__(self) -> str:
+        return "Explanation(%d queries, %d counterfactuals, strategy=%r, %d failed, %d repaired)" % (
+            self.n_queries,
+            len(self.counterfactuals),
+            self.strategy,
+            len(self.failures),
+            self.n_repaired,
+        )
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
