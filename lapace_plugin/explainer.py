@@ -300,7 +300,7 @@ class Lapace:
             failures=failures,
             strategy=strategy,
             paths=lambda: self._path_frame(X, x, predicted, target, comps, enc_cons, steps),
-            features=self.schema_.features,
+            restore_dtypes=self.encoder_.restore_dtypes,
         )
 
     def _first(self, X, x, predicted, target, comps, enc_cons, steps) -> Dict[str, np.ndarray]:
@@ -488,6 +488,18 @@ class Lapace:
         return values.astype(int)
 
     # ------------------------------------------------------------------ helpers
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Latent points ``z_x (n, latent_dim)``: the encoder's mean at each row's most responsible component."""
+        self._check_fitted()
+        X = self.schema_.validate(X)
+        return self._latent_means(self.encoder_.encode(X), self._predict(X).argmax(1))[0]
+
+    @property
+    def centroid_latents_(self) -> np.ndarray:
+        """Latent centroids ``mu_c``, shape ``(n_classes * components_per_class, latent_dim)``."""
+        self._check_fitted()
+        return self.model_.prior_mean.detach().cpu().numpy().copy()
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """The explained classifier's probabilities for raw rows (validated against the schema)."""
         self._check_fitted()

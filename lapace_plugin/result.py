@@ -37,7 +37,7 @@ class Explanation:
         failures: Dict[Any, str],
         strategy: str,
         paths: Callable[[], pd.DataFrame],
-        features: List[str],
+        restore_dtypes: Callable[[pd.DataFrame], pd.DataFrame],
     ) -> None:
         self.queries = queries
         self.predicted_class = predicted_class
@@ -48,9 +48,8 @@ class Explanation:
         self._selections = selections
         self._paths_fn = paths
         self._paths: Optional[pd.DataFrame] = None
-        self._features = features
         chosen = selections[selections["rank"] >= 0].sort_values(["order", "rank"])
-        cf = chosen[features].copy()
+        cf = restore_dtypes(chosen[list(queries.columns)].copy())
         cf.index = pd.MultiIndex.from_arrays([chosen["query"].to_numpy(), chosen["rank"].to_numpy()], names=["query", "rank"])
         self.counterfactuals = cf
         self.n_repaired = int(chosen["repaired"].sum())

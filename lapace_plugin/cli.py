@@ -1,0 +1,38 @@
+"""The ``lapace`` command: ``lapace demo``, ``lapace bench``, ``lapace study`` and the framework benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+COMMANDS = {
+    "demo": ("lapace_plugin.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
+    "bench": ("lapace_plugin.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
+    "study": ("lapace_plugin.study", "comparative study of LAPACE and baselines on the paper's metrics"),
+    "dice-benchmark": ("adapters.dice_benchmark", "seconds per query of LAPACE through DiCE against DiCE's own methods"),
+    "carla-benchmark": ("adapters.carla_benchmark", "CARLA's Benchmark table for LAPACE and CARLA's baselines (CARLA env)"),
+}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``lapace`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="lapace",
+        description="LAPACE counterfactual explanations: demos, benchmarks and comparative studies.",
+        epilog="Run 'lapace COMMAND --help' for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        parser.parse_args(argv or ["--help"])
+        return 0
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

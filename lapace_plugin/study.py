@@ -1,0 +1,623 @@
+"""``lapace study``: LAPACE against NNCE, DRCE, RobXCE and DiCE on the paper's metrics.
+
+For every dataset the harness trains one classifier (:func:`lapace_plugin.models.make_classifier`) on a
+seeded split (:func:`lapace_plugin.models.split`), picks the queries (test rows predicted as the
+unfavourable class; for multiclass wine, every test row with target ``(prediction + 1) % 3``), retrains
+the model family ``--retrained`` times for model-change robustness (:func:`lapace_plugin.metrics.retrain_models`)
+and fits ONE :class:`~lapace_plugin.Lapace`, shared by ``lapace-first``, ``lapace-last`` and
+``lapace-constrained``. Each method then explains the queries, and every metric of
+:mod:`lapace_plugin.metrics` is computed on its output. NNCE, DRCE and RobXCE are this package's
+implementations (:mod:`lapace_plugin.baselines`); the DiCE methods run through the real ``dice-ml``.
+
+A method that exceeds ``--time-budget`` is stopped between queries (or between batches of
+``--batch-size`` queries for the batched methods) and reported with status ``timeout: ...`` and the
+metrics of the queries it finished; a method that raises is reported ``failed: reason``; DiCE methods
+without ``dice-ml`` are reported ``not installed``. No method is ever dropped from the table.
+
+Outputs in ``--out``: ``results.csv`` (one row per dataset x method), ``results.md`` (rounded tables and
+a check of the paper's claims), ``datasets.csv`` (per-dataset facts: accuracy, fit time, centroid
+validity), ``figures/<dataset>.png`` (one bar chart per metric) and ``counterfactuals/<dataset>/<method>.csv``.
+
+Run ``lapace study --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from . import datasets, metrics
+from .baselines import BASELINES
+from .models import CLASSIFIERS, make_classifier, split
+
+DEFAULT_DATASETS = ("adult", "compas", "german", "wine", "credit")
+DICE_METHODS = ("dice-random", "dice-genetic", "dice-kdtree")
+LAPACE_METHODS = {"lapace-first": ("first", None), "lapace-last": ("last", None), "lapace-constrained": ("first", "schema")}
+METHODS = ("nnce", "drce", "robxce") + DICE_METHODS + tuple(LAPACE_METHODS)
+SINGLE_CF_METHODS = ("nnce", "robxce")
+BATCHED_METHODS = ("nnce", "drce") + tuple(LAPACE_METHODS)
+METRIC_COLUMNS = (
+    "validity",
+    "proximity_l1",
+    "proximity_l2",
+    "sparsity",
+    "lof_median",
+    "lof_mean",
+    "ynn",
+    "diversity",
+    "input_robustness",
+    "model_robustness",
+    "model_robustness_all",
+    "constraint_violations",
+    "coverage",
+    "runtime_per_query",
+)
+COLUMNS = ("dataset", "method", "status", "n_queries", "n_counterfactuals") + METRIC_COLUMNS + ("fit_time", "centroid_validity")
+INPUT_SIGMA = 0.1
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except unset (None / False) ones and those the help text already states."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "(default" in text:
+            return text
+        if isinstance(action.default, (list, tuple)):
+            return text + " (default: %s)" % " ".join(str(v) for v in action.default)
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lapace study`` argument parser."""
+    p = argparse.ArgumentParser(
+        prog="lapace study",
+        description=(
+            "Comparative study of LAPACE (lapace-first, lapace-last, lapace-constrained) against NNCE, DRCE, RobXCE "
+            "(this package's implementations) and DiCE's random, genetic and kdtree methods (real dice-ml), on the "
+            "bundled datasets and the paper's metrics. Writes results.csv, results.md, datasets.csv and figures/."
+        ),
+        epilog=(
+            "Example: lapace study --datasets adult compas --n-queries 100 --out lapace-study. "
+            "DiCE methods need dice-ml (pip install \"lapace-plugin[dice]\"); without it they appear as 'not installed'."
+        ),
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        default=list(DEFAULT_DATASETS),
+        choices=datasets.names(),
+        metavar="NAME",
+        help="bundled datasets (%s); 'credit' is the Taiwan credit-default stand-in for HELOC" % ", ".join(datasets.names()),
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=METHODS,
+        metavar="METHOD",
+        help="methods to compare: %s" % ", ".join(METHODS),
+    )
+    p.add_argument("--classifier", choices=CLASSIFIERS, default="rf", help="model family explained and retrained")
+    p.add_argument("--n-queries", type=int, default=100, help="queries per dataset (fewer when the test split has fewer)")
+    p.add_argument("--retrained", type=int, default=10, help="retrained models for model-change robustness")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the models, LAPACE and the perturbations")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=600.0,
+        help="seconds per method per dataset for generating the counterfactuals (the input-robustness "
+        "regeneration gets the same budget again); checked between queries / batches",
+    )
+    p.add_argument("--out", default="lapace-study", help="output directory")
+    p.add_argument("--max-train-rows", type=int, default=None, help="subsample the training split to this many rows")
+    p.add_argument(
+        "--k",
+        type=int,
+        default=3,
+        help="counterfactuals per query for the diverse methods (LAPACE, DRCE, DiCE); NNCE and RobXCE return 1",
+    )
+    p.add_argument(
+        "--components-per-class",
+        type=int,
+        default=None,
+        help="LAPACE components per class m (default: k, so LAPACE returns one counterfactual per target "
+        "component as in the paper)",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="LAPACE training epochs (default: chosen by Lapace)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=25,
+        help="queries per explain call for the batched methods "
+        "(%s); the others go one query at a time" % ", ".join(BATCHED_METHODS),
+    )
+    p.add_argument(
+        "--robx-perturbations",
+        type=int,
+        default=200,
+        help="RobXCE perturbations per stability estimate (the published setting is 1000)",
+    )
+    p.add_argument(
+        "--robx-max-search",
+        type=int,
+        default=1000,
+        help="RobXCE: nearest valid training rows searched for stable anchors per query (0 = all)",
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads for LAPACE (1 avoids oversubscription on a busy machine; 0 = torch's default)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-dataset setup
+# ----------------------------------------------------------------------------------------------
+
+
+class Setup:
+    """Everything one dataset's methods share: split, model, queries, targets and retrained models."""
+
+    def __init__(self, name: str, args: argparse.Namespace) -> None:
+        self.name, self.args = name, args
+        self.ds = datasets.load(name)
+        self.schema = self.ds.schema
+        X_train, X_test, y_train, y_test = split(self.ds, test_size=0.2, random_state=args.seed)
+        if args.max_train_rows is not None and args.max_train_rows < len(X_train):
+            X_train, y_train = X_train.iloc[: args.max_train_rows], y_train.iloc[: args.max_train_rows]
+        self.X_train, self.y_train = X_train, y_train
+        start = time.perf_counter()
+        self.model = make_classifier(self.schema, args.classifier, random_state=args.seed, n_jobs=1).fit(X_train, y_train)
+        self.model_fit_time = time.perf_counter() - start
+        self.classes = list(self.model.classes_)
+        self.proba = self.model.predict_proba
+        self.train_pred = metrics.predicted_class(self.proba, X_train)
+        self.accuracy = float(np.mean(self.model.predict(X_test) == y_test.to_numpy()))
+        pred = metrics.predicted_class(self.proba, X_test)
+        if len(self.classes) == 2:
+            good = self.classes.index(self.ds.favourable) if self.ds.favourable in self.classes else 1
+            pool = X_test[pred != good]
+            targets = np.full(len(pool), good)
+        else:
+            pool, targets = X_test, (pred + 1) % len(self.classes)
+        self.n_candidates = len(pool)
+        self.queries = pool.iloc[: args.n_queries]
+        self.targets = pd.Series(targets[: len(self.queries)].astype(int), index=self.queries.index, name="target")
+        start = time.perf_counter()
+        kind, n_jobs = args.classifier, 1
+        self.retrained = metrics.retrain_models(
+            lambda s: make_classifier(self.schema, kind, random_state=s, n_jobs=n_jobs),
+            X_train,
+            y_train,
+            n=args.retrained,
+            random_state=args.seed,
+        )
+        self.retrain_time = time.perf_counter() - start
+        self._lapace: Any = None
+
+    def lapace(self) -> Any:
+        """The one ``Lapace`` shared by the three LAPACE methods (fitted on first use)."""
+        if self._lapace is None:
+            from .explainer import Lapace
+
+            m = self.args.components_per_class or self.args.k
+            ex = Lapace(
+                schema=self.schema, components_per_class=m, epochs=self.args.epochs, random_state=self.args.seed, verbose=False
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # invalid centroids are reported in datasets.csv
+                ex.fit(self.X_train, predict_proba=self.proba, classes=self.classes)
+            self._lapace = ex
+        return self._lapace
+
+    def info(self) -> Dict[str, Any]:
+        """Per-dataset facts for ``datasets.csv``."""
+        row = {
+            "dataset": self.name,
+            "n_train": len(self.X_train),
+            "n_features": len(self.schema.features),
+            "classifier": self.args.classifier,
+            "test_accuracy": self.accuracy,
+            "model_fit_time": self.model_fit_time,
+            "retrain_time": self.retrain_time,
+            "candidate_queries": self.n_candidates,
+            "n_queries": len(self.queries),
+        }
+        ex = self._lapace
+        if ex is not None:
+            row.update(
+                {
+                    "lapace_fit_time": ex.fit_time_,
+                    "components_per_class": ex.components_per_class,
+                    "centroid_validity": ex.centroid_validity_,
+                    "centroid_validity_initial": ex.centroid_validity_initial_,
+                    "centroids_moved": len(ex.centroids_moved_),
+                }
+            )
+        return row
+
+
+# ----------------------------------------------------------------------------------------------
+# Methods: setup() then explain(queries, targets) -> (counterfactuals with (query, rank) index, failures)
+# ----------------------------------------------------------------------------------------------
+
+Explained = Tuple[pd.DataFrame, Dict[Any, str]]
+
+
+class NotInstalled(Exception):
+    """A method whose optional dependency is missing."""
+
+
+class Method:
+    """A method of the study: ``setup`` (timed as its fit time) then ``explain`` batches of queries."""
+
+    def __init__(self, name: str, setup: Setup) -> None:
+        self.name, self.data = name, setup
+        self.k = 1 if name in SINGLE_CF_METHODS else setup.args.k
+        self.batched = name in BATCHED_METHODS
+
+    def fit(self) -> float:
+        """Prepare the method; returns its fit seconds."""
+        raise NotImplementedError
+
+    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
+        raise NotImplementedError
+
+
+class BaselineMethod(Method):
+    """NNCE, DRCE or RobXCE from :mod:`lapace_plugin.baselines` (no constraints, as in their papers)."""
+
+    def fit(self) -> float:
+        args = self.data.args
+        kwargs: Dict[str, Any] = {}
+        if self.name == "robxce":
+            kwargs = {
+                "n_perturbations": args.robx_perturbations,
+                "max_search": args.robx_max_search or None,
+                "random_state": args.seed,
+            }
+        start = time.perf_counter()
+        self.method = BASELINES[self.name](schema=self.data.schema, **kwargs).fit(self.data.X_train, self.data.proba)
+        return time.perf_counter() - start
+
+    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
+        cfs = self.method.explain(queries, target_class=targets, n_counterfactuals=self.k)
+        return cfs, dict(self.method.failures)
+
+
+class LapaceMethod(Method):
+    """``lapace-first``, ``lapace-last`` or ``lapace-constrained`` on the dataset's shared ``Lapace``."""
+
+    def fit(self) -> float:
+        self.explainer = self.data.lapace()
+        self.strategy, self.constraints = LAPACE_METHODS[self.name]
+        return float(self.explainer.fit_time_)
+
+    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
+        res = self.explainer.explain(
+            queries, target_class=targets, strategy=self.strategy, n_counterfactuals=self.k, constraints=self.constraints
+        )
+        return res.counterfactuals, dict(res.failures)
+
+
+class DiceMethod(Method):
+    """DiCE's random, genetic or kdtree method through the real ``dice-ml``, with DiCE's default settings."""
+
+    def fit(self) -> float:
+        try:
+            import dice_ml
+        except ImportError:
+            raise NotInstalled('dice-ml is not installed (pip install "lapace-plugin[dice]")')
+        data = self.data
+        start = time.perf_counter()
+        frame = data.X_train.copy()
+        frame[data.ds.target] = data.y_train.to_numpy()
+        with _quiet():
+            d = dice_ml.Data(dataframe=frame, continuous_features=list(data.schema.continuous), outcome_name=data.ds.target)
+            m = dice_ml.Model(model=data.model, backend="sklearn")
+            self.dice = dice_ml.Dice(d, m, method=self.name[len("dice-") :])
+        return time.perf_counter() - start
+
+    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
+        pieces, failures = [], {}
+        extra = {"random_seed": self.data.args.seed} if self.name == "dice-random" else {}
+        for label, target in zip(queries.index, targets):
+            np.random.seed(self.data.args.seed)
+            with _quiet():
+                try:
+                    res = self.dice.generate_counterfactuals(
+                        queries.loc[[label]], total_CFs=self.k, desired_class=int(target), **extra
+                    )
+                except Exception as exc:  # DiCE raises when a query gets no counterfactual
+                    if "No counterfactuals found" not in str(exc):
+                        raise
+                    failures[label] = "DiCE: %s" % exc
+                    continue
+            ex = res.cf_examples_list[0]
+            df = ex.final_cfs_df_sparse if ex.final_cfs_df_sparse is not None else ex.final_cfs_df
+            if df is None or len(df) == 0:
+                failures[label] = "DiCE returned no counterfactual"
+                continue
+            df = self._raw(df).iloc[: self.k]
+            df.index = pd.MultiIndex.from_arrays([[label] * len(df), range(len(df))], names=["query", "rank"])
+            pieces.append(df)
+        features = list(self.data.schema.features)
+        return (pd.concat(pieces) if pieces else _empty(queries, features)), failures
+
+    def _raw(self, df: pd.DataFrame) -> pd.DataFrame:
+        """DiCE's output in the schema's raw format (categories as strings, integer columns as integers)."""
+        schema, out = self.data.schema, pd.DataFrame(index=range(len(df)))
+        for f in schema.features:
+            values = df[f].to_numpy()
+            if f in schema.categorical:
+                out[f] = pd.Series(values).astype(str).to_numpy()
+            else:
+                num = pd.to_numeric(pd.Series(values)).to_numpy(dtype=float)
+                out[f] = np.round(num).astype(self.data.X_train[f].dtype) if f in schema.integer else num
+        return out
+
+
+def make_method(name: str, setup: Setup) -> Method:
+    """The :class:`Method` for a study method name."""
+    if name in LAPACE_METHODS:
+        return LapaceMethod(name, setup)
+    if name in DICE_METHODS:
+        return DiceMethod(name, setup)
+    return BaselineMethod(name, setup)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one method under a time budget
+# ----------------------------------------------------------------------------------------------
+
+
+class Run:
+    """Counterfactuals of one pass over the queries, stopped between batches once over budget."""
+
+    def __init__(
+        self, method: Method, queries: pd.DataFrame, targets: pd.Series, budget: float, progress: bool, desc: str
+    ) -> None:
+        step = method.data.args.batch_size if method.batched else 1
+        pieces: List[pd.DataFrame] = []
+        self.failures: Dict[Any, str] = {}
+        self.seconds, self.n_done, self.timed_out = 0.0, 0, False
+        bar = _bar(total=len(queries), desc=desc, enabled=progress)
+        for start in range(0, len(queries), max(1, step)):
+            if self.seconds > budget:
+                self.timed_out = True
+                break
+            part = queries.iloc[start : start + step]
+            t0 = time.perf_counter()
+            cfs, failures = method.explain(part, targets.loc[part.index].to_numpy())
+            self.seconds += time.perf_counter() - t0
+            pieces.append(cfs)
+            self.failures.update(failures)
+            self.n_done += len(part)
+            bar.update(len(part))
+        bar.close()
+        features = list(method.data.schema.features)
+        self.queries = queries.iloc[: self.n_done]
+        self.counterfactuals = pd.concat(pieces) if pieces else _empty(queries, features)
+
+
+def _empty(queries: pd.DataFrame, features: List[str]) -> pd.DataFrame:
+    out = queries.iloc[:0][features].copy()
+    out.index = pd.MultiIndex.from_arrays([[], []], names=["query", "rank"])
+    return out
+
+
+def evaluate(method: Method, run: Run, progress: bool) -> Dict[str, Any]:
+    """Every metric of one method except LOF (computed for all methods of a dataset at once)."""
+    data, cfs, facts = method.data, run.counterfactuals, run.queries
+    schema, targets = data.schema, data.targets.loc[facts.index]
+    row: Dict[str, Any] = {
+        "n_queries": run.n_done,
+        "n_counterfactuals": len(cfs),
+        "coverage": metrics.coverage(facts, cfs),
+        "runtime_per_query": metrics.runtime_per_query(run.seconds, run.n_done) if run.n_done else np.nan,
+    }
+    if len(cfs) == 0:
+        row["constraint_violations"] = 0
+        return row
+    row["validity"] = metrics.validity(cfs, data.proba, targets, schema=schema)
+    row["proximity_l1"] = metrics.proximity_l1(schema, facts, cfs)
+    row["proximity_l2"] = metrics.proximity_l2(schema, facts, cfs)
+    row["sparsity"] = metrics.sparsity(schema, facts, cfs)
+    row["ynn"] = metrics.ynn(schema, cfs, data.X_train, data.proba, targets, train_pred=data.train_pred)
+    row["diversity"] = metrics.diversity(schema, cfs)
+    row["model_robustness"] = metrics.model_robustness(cfs, data.retrained, targets, schema=schema)
+    row["model_robustness_all"] = metrics.model_robustness_all(cfs, data.retrained, targets, schema=schema)
+    row["constraint_violations"] = metrics.constraint_violations(facts, cfs, schema, schema=schema)
+
+    def regenerate(perturbed: pd.DataFrame) -> pd.DataFrame:
+        # the original query's target is kept for its perturbed copy
+        again = Run(method, perturbed, data.targets, data.args.time_budget, progress, "  %s (perturbed)" % method.name)
+        return again.counterfactuals
+
+    row["input_robustness"] = metrics.input_robustness(
+        regenerate, facts, schema, counterfactuals=cfs, sigma=INPUT_SIGMA, random_state=data.args.seed
+    )
+    return row
+
+
+def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float]]:
+    """``(median, mean)`` LOF per method, with one LOF model per target class shared by all methods."""
+    frames = []
+    for name, run in runs.items():
+        if len(run.counterfactuals):
+            frames.append(run.counterfactuals.reset_index().assign(_method=name))
+    if not frames:
+        return {}
+    allcfs = pd.concat(frames, ignore_index=True)
+    scores = metrics.lof_scores(setup.schema, allcfs, setup.X_train, setup.proba, setup.targets, train_pred=setup.train_pred)
+    out = {}
+    for name, part in pd.Series(scores).groupby(allcfs["_method"].to_numpy()):
+        out[name] = (float(np.median(part)), float(np.mean(part)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The study
+# ----------------------------------------------------------------------------------------------
+
+
+def run_dataset(name: str, args: argparse.Namespace, progress: bool = True) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """Rows of ``results.csv`` for one dataset, and its ``datasets.csv`` row."""
+    setup = Setup(name, args)
+    rows: List[Dict[str, Any]] = []
+    runs: Dict[str, Run] = {}
+    cf_dir = os.path.join(args.out, "counterfactuals", name)
+    os.makedirs(cf_dir, exist_ok=True)
+    bar = _bar(total=len(args.methods), desc=name, enabled=progress, leave=True)
+    for method_name in args.methods:
+        bar.set_postfix(method=method_name)
+        row: Dict[str, Any] = {"dataset": name, "method": method_name, "status": "ok", "n_queries": 0, "n_counterfactuals": 0}
+        try:
+            method = make_method(method_name, setup)
+            row["fit_time"] = method.fit()
+            run = Run(method, setup.queries, setup.targets, args.time_budget, progress, "  " + method_name)
+            if run.timed_out:
+                row["status"] = "timeout: stopped after %d/%d queries (budget %gs)" % (
+                    run.n_done,
+                    len(setup.queries),
+                    args.time_budget,
+                )
+            row.update(evaluate(method, run, progress))
+            runs[method_name] = run
+            run.counterfactuals.reset_index().to_csv(os.path.join(cf_dir, method_name + ".csv"), index=False)
+        except NotInstalled as exc:
+            row["status"] = "not installed: %s" % exc
+        except Exception as exc:  # reported in the table, never dropped
+            row["status"] = "failed: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        if method_name in LAPACE_METHODS and setup._lapace is not None:
+            row["centroid_validity"] = setup._lapace.centroid_validity_
+        rows.append(row)
+        bar.update(1)
+    bar.close()
+    try:
+        lof = lof_rows(setup, runs)
+    except Exception as exc:
+        lof = {}
+        warnings.warn("LOF failed on %s: %s" % (name, exc))
+    for row in rows:
+        if row["method"] in lof:
+            row["lof_median"], row["lof_mean"] = lof[row["method"]]
+    return rows, setup.info()
+
+
+def run_study(args: argparse.Namespace) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every dataset and method; write the outputs to ``args.out``; return (results, datasets)."""
+    from .study_plots import plot_dataset, write_markdown
+
+    os.makedirs(args.out, exist_ok=True)
+    if getattr(args, "torch_threads", 0):
+        import torch
+
+        torch.set_num_threads(int(args.torch_threads))
+    progress = not args.no_progress
+    rows: List[Dict[str, Any]] = []
+    infos: List[Dict[str, Any]] = []
+    start = time.perf_counter()
+    for name in _bar(args.datasets, desc="datasets", enabled=progress and len(args.datasets) > 1, leave=True):
+        ds_rows, info = run_dataset(name, args, progress)
+        rows.extend(ds_rows)
+        infos.append(info)
+        results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+        results.to_csv(os.path.join(args.out, "results.csv"), index=False)  # written after each dataset
+        plot_dataset(results[results["dataset"] == name], os.path.join(args.out, "figures", "%s.png" % name))
+    results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+    info_frame = pd.DataFrame(infos)
+    wall = time.perf_counter() - start
+    results.to_csv(os.path.join(args.out, "results.csv"), index=False)
+    info_frame.to_csv(os.path.join(args.out, "datasets.csv"), index=False)
+    write_markdown(results, info_frame, args, wall, os.path.join(args.out, "results.md"))
+    return results, info_frame
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``lapace study``; returns 0."""
+    args = build_parser().parse_args(None if argv is None else list(argv))
+    for opt in ("n_queries", "retrained", "k", "batch_size"):
+        if getattr(args, opt) < 1:
+            raise SystemExit("--%s must be at least 1, got %r" % (opt.replace("_", "-"), getattr(args, opt)))
+    args.command = "lapace study " + " ".join(sys.argv[1:] if argv is None else list(argv))
+    start = time.perf_counter()
+    results, _ = run_study(args)
+    print(
+        results[
+            [
+                "dataset",
+                "method",
+                "status",
+                "validity",
+                "proximity_l1",
+                "input_robustness",
+                "model_robustness",
+                "lof_median",
+                "runtime_per_query",
+            ]
+        ]
+        .round(3)
+        .to_string(index=False)
+    )
+    print("wrote %s (results.csv, results.md, datasets.csv, figures/) in %.0f s" % (args.out, time.perf_counter() - start))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _quiet() -> contextlib.ExitStack:
+    """Silence DiCE's prints, progress bars and warnings (their cost stays in the timing)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
+class _NoBar:
+    def __init__(self, iterable: Any = None) -> None:
+        self.iterable = iterable
+
+    def __iter__(self) -> Any:
+        return iter(self.iterable)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(iterable: Any = None, total: Optional[int] = None, desc: str = "", enabled: bool = True, leave: bool = False) -> Any:
+    """A tqdm progress bar on stderr, or a silent stand-in."""
+    if not enabled:
+        return _NoBar(iterable)
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=leave, file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Real bundled datasets with real classifiers and fitted explainers, built once per test session."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, NamedTuple
+
+import pandas as pd
+from lapace_plugin import Lapace, datasets
+from lapace_plugin.models import make_classifier, split
+
+# Rows of training data per dataset: adult is subsampled to keep the suite fast on 2 cores.
+TRAIN_ROWS = {"adult": 6000, "compas": None, "german": None, "wine": None}
+
+
+class Fitted(NamedTuple):
+    ds: Any
+    model: Any
+    explainer: Lapace
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+
+
+_CACHE: Dict[str, Fitted] = {}
+
+
+def fitted(name: str) -> Fitted:
+    """A random-forest pipeline and a Lapace fitted on bundled dataset ``name`` (cached per session)."""
+    if name not in _CACHE:
+        ds = datasets.load(name)
+        X_train, X_test, y_train, _ = split(ds, test_size=0.2, random_state=0)
+        rows = TRAIN_ROWS.get(name)
+        if rows is not None:
+            X_train, y_train = X_train.iloc[:rows], y_train.iloc[:rows]
+        model = make_classifier(ds.schema, "rf", random_state=0).fit(X_train, y_train)
+        explainer = Lapace(schema=ds.schema, random_state=0, verbose=False)
+        explainer.fit(X_train, predict_proba=model.predict_proba, classes=model.classes_)
+        _CACHE[name] = Fitted(ds, model, explainer, X_train, X_test)
+    return _CACHE[name]
+
+
+def unfavourable(f: Fitted, n: int = 40) -> pd.DataFrame:
+    """Test rows the classifier assigns to the unfavourable class 0."""
+    X = f.X_test
+    return X[f.model.predict(X) == 0].iloc[:n]
