@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -12,6 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import persistence
+from .centroids import contains, settle_centroids
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
 from .lgmvae import LGMVAE, train_lgmvae
@@ -21,8 +22,6 @@ from .schema import FeatureSchema
 
 PredictProba = Callable[[pd.DataFrame], Any]
 STRATEGIES = ("first", "last")
-_MODEL_FILE = "weights.npz"
-_META_FILE = "lapace.json"
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -141,57 +140,17 @@ class Lapace:
         return model.to(self.device_)
 
     def _settle_centroids(self, x: np.ndarray, labels: np.ndarray) -> None:
-        """Decode and classify every centroid; move invalid or duplicate ones onto valid, distinct points.
-
-        A centroid whose decoding the classifier does not assign to its own class (or that decodes to the
-        same row as a busier centroid of its class) is moved to the nearest latent point, among its own
-        training members' encodings and the segment towards them, that decodes to a valid, distinct row.
-        A centroid that cannot be made valid is excluded from the targets and named in a warning.
-        """
-        model, m = self.model_, self.model_.m
-        with torch.no_grad():
-            mu = model.prior_mean.detach().cpu().numpy().copy()
+        """Make every decoded centroid valid and distinct where possible (see ``centroids.settle_centroids``)."""
         z_train, comp_train = self._latent_means(x, labels)
-        points, probs = self._decode_and_classify(mu)
-        owner = np.repeat(np.arange(self.n_classes_), m)
-        valid = probs.argmax(1) == owner
-        self.centroid_validity_initial_ = float(valid.mean())
-        moved: List[str] = []
-        for label in range(self.n_classes_):
-            owned = np.arange(label * m, (label + 1) * m)
-            members = np.array([(comp_train == k).sum() for k in owned])
-            accepted: List[np.ndarray] = []
-            for k in owned[np.argsort(-members, kind="stable")]:
-                if valid[k] and not _contains(accepted, points[k]):
-                    accepted.append(points[k])
-                    continue
-                pool = z_train[comp_train == k]
-                if len(pool) == 0:
-                    pool = z_train[labels == label]
-                choice = self._candidate_centroid(mu[k], pool, label, accepted)
-                if choice is None:
-                    if valid[k]:
-                        accepted.append(points[k])  # valid but a duplicate, and no distinct valid point found
-                    continue
-                mu[k], points[k], probs[k] = choice
-                valid[k] = True
-                moved.append(self._component_name(k))
-                accepted.append(points[k])
+        settled = settle_centroids(
+            self.centroid_latents_, z_train, comp_train, labels, self.model_.m, self._decode_and_classify
+        )
         with torch.no_grad():
-            model.prior_mean.copy_(torch.as_tensor(mu, device=self.device_))
-        self.centroid_points_ = points
-        self.centroid_proba_ = probs
-        self.centroid_valid_ = valid
-        self.centroid_class_ = owner
-        self.centroid_validity_ = float(valid.mean())
-        self.centroids_moved_ = moved
-        self._projected_centroids: Dict[Any, Tuple[Any, ...]] = {}
-        names = [self._component_name(k) for k in range(len(mu))]
-        self.centroids_ = self.encoder_.decode(points, index=pd.Index(names, name="component"))
-        self.distinct_centroids_ = {
-            self.classes_[c]: int(len(np.unique(points[(owner == c) & valid], axis=0))) for c in range(self.n_classes_)
-        }
-        invalid = [names[k] for k in np.flatnonzero(~valid)]
+            self.model_.prior_mean.copy_(torch.as_tensor(settled.latents, device=self.device_))
+        self._set_centroids(settled.points, settled.proba, settled.valid)
+        self.centroid_validity_initial_ = settled.initial_validity
+        self.centroids_moved_ = [self._component_name(k) for k in settled.moved]
+        invalid = [self._component_name(k) for k in np.flatnonzero(~settled.valid)]
         if invalid:
             warnings.warn(
                 "centroid(s) %s decode to rows the classifier does not assign to their class; they are never "
@@ -199,25 +158,20 @@ class Lapace:
                 stacklevel=3,
             )
 
-    def _candidate_centroid(
-        self, mu_k: np.ndarray, pool: np.ndarray, label: int, accepted: List[np.ndarray]
-    ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        if len(pool) == 0:
-            return None
-        order = np.argsort(((pool - mu_k) ** 2).sum(1))[:256]
-        nearest = pool[order]
-        ts = np.linspace(0.1, 1.0, 10, dtype=np.float32)[:, None]
-        segment = (1 - ts) * mu_k + ts * pool.mean(0)
-        cands = np.concatenate([segment, nearest]).astype(np.float32)
-        points, probs = self._decode_and_classify(cands)
-        ok = probs.argmax(1) == label
-        distinct = np.array([not _contains(accepted, p) for p in points])
-        dist = ((cands - mu_k) ** 2).sum(1)
-        for mask in (ok & distinct,):
-            if mask.any():
-                i = int(np.flatnonzero(mask)[np.argmin(dist[mask])])
-                return cands[i], points[i], probs[i]
-        return None
+    def _set_centroids(self, points: np.ndarray, proba: np.ndarray, valid: np.ndarray) -> None:
+        """Store the decoded centroids and what derives from them."""
+        self.centroid_points_ = points
+        self.centroid_proba_ = proba
+        self.centroid_valid_ = valid
+        self.centroid_class_ = np.arange(len(points)) // self.model_.m
+        self.centroid_validity_ = float(valid.mean())
+        names = [self._component_name(k) for k in range(len(points))]
+        self.centroids_ = self.encoder_.decode(points, index=pd.Index(names, name="component"))
+        self.distinct_centroids_ = {
+            self.classes_[c]: int(len(np.unique(points[(self.centroid_class_ == c) & valid], axis=0)))
+            for c in range(self.n_classes_)
+        }
+        self._projected_centroids: Dict[Any, Tuple[Any, ...]] = {}
 
     def _decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         points = self.encoder_.snap(decode(self.model_, z.astype(np.float32), self.device_))
@@ -422,7 +376,7 @@ class Lapace:
             for c in order:
                 if len(kept) == k:
                     break
-                if _contains(kept, chosen[q, c]):
+                if contains(kept, chosen[q, c]):
                     continue
                 rank[q, c] = len(kept)
                 kept.append(chosen[q, c])
@@ -526,65 +480,12 @@ class Lapace:
     def save(self, path: str) -> None:
         """Write the fitted explainer to directory ``path``: weights as plain arrays and JSON metadata."""
         self._check_fitted()
-        os.makedirs(path, exist_ok=True)
-        arrays = {"model." + k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
-        arrays.update({
-            "centroid_points": self.centroid_points_,
-            "centroid_proba": self.centroid_proba_,
-            "centroid_valid": self.centroid_valid_,
-        })
-        np.savez(os.path.join(path, _MODEL_FILE), **arrays)
-        meta = {
-            "format": 1,
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items() if k not in ("schema", "device")},
-            "schema": self.schema_.to_dict(),
-            "classes": [v.item() if isinstance(v, np.generic) else v for v in self.classes_],
-            "centroid_validity_initial": self.centroid_validity_initial_,
-            "centroids_moved": self.centroids_moved_,
-            "fit_time": self.fit_time_,
-        }
-        with open(os.path.join(path, _META_FILE), "w") as fh:
-            json.dump(meta, fh, indent=1)
+        persistence.save(self, path)
 
     @classmethod
     def load(cls, path: str, predict_proba: Optional[PredictProba] = None, device: Union[str, torch.device] = "cpu") -> "Lapace":
         """Load an explainer written by ``save``; never unpickles. Pass the classifier's ``predict_proba``."""
-        meta_path = os.path.join(path, _META_FILE)
-        if not os.path.exists(meta_path):
-            raise FileNotFoundError("no saved Lapace in %r (missing %s)" % (path, _META_FILE))
-        with open(meta_path) as fh:
-            meta = json.load(fh)
-        params = dict(meta["params"])
-        params["hidden"] = tuple(params["hidden"])
-        self = cls(schema=FeatureSchema.from_dict(meta["schema"]), device=device, **params)
-        self.schema_ = self.schema
-        self.encoder_ = TabularEncoder(self.schema_)
-        self.device_ = torch.device(device)
-        self.classes_ = meta["classes"]
-        self.n_classes_ = len(self.classes_)
-        self.predict_proba_ = predict_proba
-        with np.load(os.path.join(path, _MODEL_FILE), allow_pickle=False) as data:
-            self.model_ = self._build_model()
-            state = {k[len("model."):]: torch.as_tensor(data[k]) for k in data.files if k.startswith("model.")}
-            self.model_.load_state_dict(state)
-            self.model_.eval()
-            self.centroid_points_ = data["centroid_points"]
-            self.centroid_proba_ = data["centroid_proba"]
-            self.centroid_valid_ = data["centroid_valid"]
-        self.centroid_class_ = np.repeat(np.arange(self.n_classes_), self.model_.m)
-        self.centroid_validity_ = float(self.centroid_valid_.mean())
-        self.centroid_validity_initial_ = meta["centroid_validity_initial"]
-        self.centroids_moved_ = meta["centroids_moved"]
-        self._projected_centroids = {}
-        self.fit_time_ = meta["fit_time"]
-        names = [self._component_name(k) for k in range(len(self.centroid_points_))]
-        self.centroids_ = self.encoder_.decode(self.centroid_points_, index=pd.Index(names, name="component"))
-        owner = self.centroid_class_
-        self.distinct_centroids_ = {
-            self.classes_[c]: int(len(np.unique(self.centroid_points_[(owner == c) & self.centroid_valid_], axis=0)))
-            for c in range(self.n_classes_)
-        }
-        return self
+        return persistence.load(cls, path, predict_proba, device)
 
     def get_params(self) -> Dict[str, Any]:
         """Constructor parameters, as in scikit-learn."""
@@ -599,10 +500,6 @@ class Lapace:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-def _contains(rows: List[np.ndarray], row: np.ndarray) -> bool:
-    return any(np.array_equal(r, row) for r in rows)
 
 
 class _progress:

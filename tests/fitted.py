@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, NamedTuple
 
 import pandas as pd
+
 from lapace_plugin import Lapace, datasets
 from lapace_plugin.models import make_classifier, split
 
