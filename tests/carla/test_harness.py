@@ -1,0 +1,77 @@
+"""LAPACE inside CARLA's real harness (``carla.evaluation.Benchmark``) beside CARLA's baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from carla.evaluation import Benchmark
+
+from adapters.carla_benchmark import COLUMNS, main
+
+BASELINES = ["Wachter (MSE)", "GrowingSpheres", "CCHVAE", "Face (knn)"]
+
+
+@pytest.mark.parametrize("method", ["LAPACE (first)", "LAPACE (last)"])
+def test_lapace_succeeds_for_every_factual_without_constraint_violations(benchmark_results, method):
+    table = benchmark_results["per_factual"][method]
+    n = len(benchmark_results["setup"].factuals)
+    assert table["Success_Rate"].iloc[0] == 1.0
+    assert len(table["Constraint_Violation"].dropna()) == n
+    assert (table["Constraint_Violation"].dropna() == 0).all()
+    assert benchmark_results["summary"].loc[method, "Constraint_Violation"] == 0
+
+
+def test_baselines_run_in_the_same_harness_and_report_every_metric(benchmark_results):
+    summary = benchmark_results["summary"]
+    assert list(summary.index) == ["LAPACE (first)", "LAPACE (last)"] + BASELINES
+    for column in COLUMNS + ["Setup_s"]:
+        assert column in summary.columns
+    for method in BASELINES:
+        table = benchmark_results["per_factual"][method]
+        assert set(COLUMNS) <= set(table.columns)
+        assert 0.0 <= table["Success_Rate"].iloc[0] <= 1.0
+    # LAPACE's L-GMVAE fit is reported as its set-up time, shared by first and last
+    assert summary.loc["LAPACE (first)", "Setup_s"] == summary.loc["LAPACE (last)", "Setup_s"] > 0
+
+
+def test_lapace_counterfactuals_are_predicted_favourable_and_distances_are_finite(benchmark_results):
+    s = benchmark_results["setup"]
+    for method in (s.first, s.last):
+        cfs = method.get_counterfactuals(s.factuals)
+        assert not cfs.isna().any().any()
+        assert (s.model.predict_proba(cfs).argmax(axis=1) == 1).all()
+        table = benchmark_results["per_factual"]["LAPACE (%s)" % method.hyperparams["strategy"]]
+        assert np.isfinite(table[["Distance_1", "Distance_2", "Distance_3", "Distance_4"]].to_numpy()).all()
+
+
+def test_benchmark_with_unreachable_factuals_reports_partial_success(gated):
+    """Harness metrics still compute when LAPACE returns NaN rows for factuals it cannot help."""
+    result = Benchmark(gated.model, gated.method, gated.factuals).run_benchmark()
+    assert result["Success_Rate"].iloc[0] == pytest.approx(1.0 - gated.unreachable.mean())
+    assert len(result["Constraint_Violation"].dropna()) == int((~gated.unreachable).sum())
+    assert (result["Constraint_Violation"].dropna() == 0).all()
+
+
+def test_command_prints_carla_table(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert "--n-factuals" in capsys.readouterr().out
+    code = main(
+        [
+            "--dataset",
+            "compas",
+            "--n-factuals",
+            "5",
+            "--max-rows",
+            "800",
+            "--lapace-epochs",
+            "15",
+            "--methods",
+            "lapace-first,lapace-last,growing-spheres",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("LAPACE (first)", "LAPACE (last)", "GrowingSpheres", "Success_Rate", "Constraint_Violation"):
+        assert name in out
