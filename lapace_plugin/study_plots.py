@@ -44,16 +44,17 @@ def plot_dataset(results: pd.DataFrame, path: str) -> None:
     path
         Output PNG path (its folder is created).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # an Agg canvas on a bare Figure: no pyplot state, so the caller's backend (e.g. a notebook's) is untouched
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     names = list(METRICS)
     cols = 4
     rows = int(math.ceil(len(names) / float(cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows))
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols)
     methods = results["method"].tolist()
     x = np.arange(len(methods))
     colours = [_colour(m) for m in methods]
@@ -78,7 +79,6 @@ def plot_dataset(results: pd.DataFrame, path: str) -> None:
     fig.suptitle("%s: methods compared metric by metric%s" % (dataset, ("\n" + "; ".join(bad))[:300] if bad else ""), fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------
