@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--trees", type=int, default=100, help="trees of the random forest being explained (default: 100)")
     p.add_argument("--repeats", type=int, default=3, help="LAPACE batch timings; the median is reported (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, the model and LAPACE (default: 0)")
+    p.add_argument("--explainer", default=None, metavar="DIR", help="load a LAPACE saved by --save-explainer (no fit)")
+    p.add_argument("--save-explainer", default=None, metavar="DIR", help="save the fitted LAPACE to this directory")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the results to this JSON file")
     return p
 
@@ -112,12 +114,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     with _quiet():
         t0 = time.perf_counter()
-        lapace = LapaceDice(d, m, strategy=args.strategy, epochs=args.epochs, random_state=args.seed, verbose=False)
+        if args.explainer:
+            lapace = LapaceDice(d, m, explainer=args.explainer, strategy=args.strategy)
+        else:
+            lapace = LapaceDice(d, m, strategy=args.strategy, epochs=args.epochs, random_state=args.seed, verbose=False)
         fit_s = time.perf_counter() - t0
+    if args.save_explainer:
+        lapace.explainer.save(args.save_explainer)
     ex = lapace.explainer
     print(
-        "LAPACE fit: %.1f s, centroid validity %.0f%%, distinct centroids per class %s"
-        % (fit_s, 100 * ex.centroid_validity_, dict((str(k), v) for k, v in ex.distinct_centroids_.items()))
+        "LAPACE %s: %.1f s, centroid validity %.0f%%, distinct centroids per class %s"
+        % (
+            "loaded" if args.explainer else "fit",
+            fit_s,
+            100 * ex.centroid_validity_,
+            dict((str(k), v) for k, v in ex.distinct_centroids_.items()),
+        )
     )
     classes = list(model.classes_)
     proba = lapace._predict_proba
