@@ -26,7 +26,8 @@ How DiCE's arguments are translated (this module has no search of its own):
   (one per latent path); fewer are reported with DiCE's "Only k (required n)" message;
 - ``desired_class``: ``"opposite"`` for binary models, a class index (column of ``predict_proba``) otherwise;
 - ``stopping_threshold``: a returned counterfactual is predicted as the desired class with at least this
-  probability; candidates below it are dropped;
+  probability; candidates below it are dropped (for multiclass models too, where DiCE's own methods only
+  require the desired class to be the most probable one);
 - ``features_to_vary``: every other feature is immutable; ``permitted_range``: value ranges of continuous
   features and allowed categories of categorical ones. Both are LAPACE constraints, and every returned
   counterfactual (also after the sparsity step) satisfies them;
@@ -42,7 +43,7 @@ How DiCE's arguments are translated (this module has no search of its own):
   ``random_seed``, ...) are accepted and ignored, so an existing call keeps working.
 
 Categorical values are strings, as in ``dice_ml.Data``. Counterfactuals are rounded to DiCE's decimal
-precision of each continuous feature and re-scored by the model before they are returned. Only DiCE's
+precision of each continuous feature; those that rounding moves are scored by the model again. Only DiCE's
 arguments constrain them: immutable or monotone features declared in a ``FeatureSchema`` are not applied
 (list the features that may change in ``features_to_vary``). A query already predicted as the desired class
 gets no counterfactual (LAPACE's reason is printed under DiCE's message).
@@ -59,6 +60,25 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from lapace_plugin import FeatureSchema, Lapace
+
+
+def _installed_dice_version() -> Optional[str]:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python 3.7
+        import pkg_resources
+
+        try:
+            return pkg_resources.get_distribution("dice-ml").version
+        except pkg_resources.DistributionNotFound:
+            return None
+    try:
+        return version("dice-ml")
+    except PackageNotFoundError:
+        return None
+
+
 try:
     import dice_ml
     import dice_ml.dice
@@ -67,11 +87,11 @@ try:
     from dice_ml.diverse_counterfactuals import CounterfactualExamples
     from dice_ml.explainer_interfaces.explainer_base import ExplainerBase
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    found = _installed_dice_version()
     raise ImportError(
-        'adapters.dice needs dice-ml 0.12, which is not installed; install it with: pip install "lapace-plugin[dice]"'
+        'adapters.dice needs dice-ml 0.12 (%s); install it with: pip install "lapace-plugin[dice]"'
+        % ("not installed" if found is None else "found dice-ml %s" % found)
     ) from exc
-
-from lapace_plugin import FeatureSchema, Lapace
 
 __all__ = ["METHOD", "LapaceDice", "RegisteredLapaceDice", "register", "unregister", "is_registered"]
 
