@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,10 @@ class Lapace:
         Seed for a reproducible fit on the same machine and library versions.
     device
         Torch device for the L-GMVAE (``"cpu"``, ``"cuda"``, ...).
+    n_threads
+        Torch threads while fitting (restored afterwards). The L-GMVAE is small, so extra threads gain little,
+        and on a shared 2-core machine spinning worker threads made training up to 10x slower; ``None`` keeps
+        torch's setting.
     verbose
         Show a progress bar while training.
     """
@@ -67,6 +72,7 @@ class Lapace:
         n_steps: int = 20,
         random_state: Optional[int] = None,
         device: Union[str, torch.device] = "cpu",
+        n_threads: Optional[int] = 1,
         verbose: bool = True,
     ) -> None:
         self.schema = schema
@@ -81,6 +87,7 @@ class Lapace:
         self.n_steps = n_steps
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
@@ -118,7 +125,7 @@ class Lapace:
         n_train = len(x)
         batch = int(min(self.batch_size, max(32, n_train // 10)))
         epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             self.model_ = self._build_model()
             with _progress(epochs, self.verbose) as bar:
@@ -490,7 +497,7 @@ class Lapace:
     def get_params(self) -> Dict[str, Any]:
         """Constructor parameters, as in scikit-learn."""
         names = ("schema", "components_per_class", "latent_dim", "hidden", "epochs", "batch_size", "learning_rate",
-                 "continuous_weight", "kl_weight", "n_steps", "random_state", "device", "verbose")
+                 "continuous_weight", "kl_weight", "n_steps", "random_state", "device", "n_threads", "verbose")
         return {k: getattr(self, k) for k in names}
 
     def __repr__(self) -> str:
@@ -500,6 +507,18 @@ class Lapace:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+@contextlib.contextmanager
+def _torch_threads(n: Optional[int]) -> Iterator[None]:
+    """Run a block with ``n`` torch threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _progress:
