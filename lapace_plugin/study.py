@@ -532,19 +532,18 @@ def run_study(args: argparse.Namespace) -> Tuple[pd.DataFrame, pd.DataFrame]:
     rows: List[Dict[str, Any]] = []
     infos: List[Dict[str, Any]] = []
     start = time.perf_counter()
+    results, info_frame = pd.DataFrame(columns=list(COLUMNS)), pd.DataFrame()
     for name in _bar(args.datasets, desc="datasets", enabled=progress and len(args.datasets) > 1, leave=True):
         ds_rows, info = run_dataset(name, args, progress)
         rows.extend(ds_rows)
         infos.append(info)
+        # every output is rewritten after each dataset, so an interrupted run keeps the datasets it finished
         results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
-        results.to_csv(os.path.join(args.out, "results.csv"), index=False)  # written after each dataset
+        info_frame = pd.DataFrame(infos)
+        results.to_csv(os.path.join(args.out, "results.csv"), index=False)
+        info_frame.to_csv(os.path.join(args.out, "datasets.csv"), index=False)
         plot_dataset(results[results["dataset"] == name], os.path.join(args.out, "figures", "%s.png" % name))
-    results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
-    info_frame = pd.DataFrame(infos)
-    wall = time.perf_counter() - start
-    results.to_csv(os.path.join(args.out, "results.csv"), index=False)
-    info_frame.to_csv(os.path.join(args.out, "datasets.csv"), index=False)
-    write_markdown(results, info_frame, args, wall, os.path.join(args.out, "results.md"))
+        write_markdown(results, info_frame, args, time.perf_counter() - start, os.path.join(args.out, "results.md"))
     return results, info_frame
 
 
