@@ -427,7 +427,7 @@ def test_torch_model_with_dice_encoding(german_torch):
 
 # ---------------------------------------------------------------------- DiCE's follow-ups
 def test_visualize_as_dataframe_shows_only_changes(adult, capsys):
-    pytest.importorskip("IPython")
+    import IPython  # noqa: F401  (the dice extra installs it; DiCE needs it to display)
     cfs = adult.explainer.generate_counterfactuals(adult.queries.iloc[:5], total_CFs=2)
     cfs.visualize_as_dataframe(show_only_changes=True)
     out = capsys.readouterr().out
