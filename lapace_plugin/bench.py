@@ -56,6 +56,39 @@ def floor_work(explainer: Lapace, queries, target: int) -> Tuple[int, Callable[[
     return len(z), run
 
 
+class CountingClassifier:
+    """``predict_proba`` that counts the rows it classifies, for comparing searches by classifier calls."""
+
+    def __init__(self, predict_proba: Callable[..., np.ndarray]) -> None:
+        self.predict_proba, self.rows = predict_proba, 0
+
+    def __call__(self, X) -> np.ndarray:
+        self.rows += len(X)
+        return self.predict_proba(X)
+
+
+def compare_searches(explainer: Lapace, queries, target: int, path: str, repeats: int) -> dict:
+    """Grid against fast search on the same paths: time, classified rows per query and agreement."""
+    counter = CountingClassifier(explainer.predict_proba_)
+    explainer.predict_proba_ = counter
+    out = {}
+    try:
+        for search in ("grid", "fast"):
+            run = lambda: explainer.explain(queries, target_class=target, path=path, search=search)  # noqa: E731
+            out[search + "_s"] = best_time(run, repeats)
+            counter.rows = 0
+            out[search] = run()
+            out[search + "_rows"] = counter.rows / len(queries)
+    finally:
+        explainer.predict_proba_ = counter.predict_proba
+    grid, fast = (out[k].to_frame().set_index(["query", "component"]) for k in ("grid", "fast"))
+    cols = list(explainer.schema_.features) + ["valid"]
+    same = (grid[cols].fillna(-1).astype(str) == fast[cols].fillna(-1).astype(str)).all(axis=1)
+    out["identical"] = float(same.mean())
+    out["later"] = float((fast["tau"] > grid["tau"]).mean())
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     ds = datasets.load(args.dataset)
@@ -72,16 +105,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     queries.index = np.arange(len(queries))
     n_points, floor = floor_work(explainer, queries, target)
     floor_s = best_time(floor, args.repeats)
-    first_s = best_time(lambda: explainer.explain(queries, target_class=target, strategy="first"), args.repeats)
     last_s = best_time(lambda: explainer.explain(queries, target_class=target, strategy="last"), args.repeats)
-    cons_s = best_time(lambda: explainer.explain(queries, target_class=target, strategy="first", constraints="schema"), 1)
-    res = explainer.explain(queries, target_class=target, strategy="first")
+    cons_s = {
+        search: best_time(lambda: explainer.explain(queries, target_class=target, constraints="schema", search=search), 1)
+        for search in ("grid", "fast")
+    }
     print("\n%s: %d training rows, %d queries x %d paths x %d steps = %d decoded points (random forest, 100 trees)"
           % (ds.name, len(X_train), len(queries), explainer.components_per_class, explainer.n_steps + 1, n_points))
     print("fit (L-GMVAE, %d epochs):                %8.2f s" % (len(explainer.history_), fit_seconds))
     print("floor (decode once + classify once):     %8.3f s" % floor_s)
-    print("explain first:                           %8.3f s  = %.2fx floor, %.5f s/query" % (first_s, first_s / floor_s, first_s / len(queries)))
+    for path in ("latent", "corrected"):
+        c = compare_searches(explainer, queries, target, path, args.repeats)
+        for search in ("grid", "fast"):
+            secs = c[search + "_s"]
+            print("explain first, path=%-9s search=%-4s %8.3f s  = %.2fx floor, %.5f s/query, %6.1f classified rows/query"
+                  % (path, search, secs, secs / floor_s, secs / len(queries), c[search + "_rows"]))
+        print("  fast vs grid: %.2fx fewer classified rows, %.2fx the time; %.1f%% of paths give the identical point, "
+              "%.1f%% a later one; coverage %.3f (grid) / %.3f (fast)"
+              % (c["grid_rows"] / c["fast_rows"], c["fast_s"] / c["grid_s"], 100 * c["identical"], 100 * c["later"],
+                 c["grid"].coverage, c["fast"].coverage))
     print("explain last:                            %8.3f s  = %.3fx floor, %.5f s/query" % (last_s, last_s / floor_s, last_s / len(queries)))
-    print("explain first with the schema's constraints: %5.3f s  = %.2fx floor" % (cons_s, cons_s / floor_s))
-    print("coverage of first: %.3f, counterfactuals: %d" % (res.coverage, len(res.counterfactuals)))
+    for search, secs in cons_s.items():
+        print("explain first with the schema's constraints, path=%s search=%-4s %6.3f s  = %.2fx floor"
+              % (explainer.path, search, secs, secs / floor_s))
     return 0

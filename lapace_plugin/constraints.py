@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -225,12 +225,12 @@ class EncodedConstraints:
             total = total + decoded[:, mask].sum(1)
         return total
 
-    def project(self, decoded: np.ndarray, factuals: np.ndarray) -> np.ndarray:
-        """Snap decoded rows and force every constraint: the result satisfies them all."""
+    def project(self, decoded: np.ndarray, factuals: np.ndarray, snap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
+        """Snap decoded rows (with ``snap``, default the encoder's) and force every constraint: the result satisfies them all."""
         decoded = np.array(decoded, dtype=np.float32)
         if self.forbidden.any():
-            decoded[:, self.forbidden] = -1.0  # below any softmax probability, so argmax avoids them
-        out = self.encoder.snap(decoded)
+            decoded[:, self.forbidden] = -1e9  # below any (corrected) probability, so no snapping picks them
+        out = (snap or self.encoder.snap)(decoded)
         for j in self.immutable_cont:
             out[:, j] = factuals[:, j]
         for sl in self.immutable_groups:

@@ -61,6 +61,27 @@ class TabularEncoder:
             out[rows, sl.start + arr[:, sl].argmax(axis=1)] = 1.0
         return out
 
+    def snap_near(self, arr: np.ndarray, factuals: np.ndarray, margin: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+        """``snap``, keeping the factual's value wherever the change would be negligible.
+
+        A continuous value within ``tolerance`` (per row, scaled units) of the factual's becomes exactly the
+        factual's, and a group keeps the factual's category unless another category's value beats it by more
+        than ``margin`` (per row). With zero margin and tolerance this is ``snap`` with ties going to the factual.
+        """
+        arr = np.asarray(arr, dtype=np.float32)
+        out = self.snap(arr)
+        nc = self.n_continuous
+        if nc:
+            keep = np.abs(arr[:, :nc] - factuals[:, :nc]) <= tolerance[:, None]
+            out[:, :nc] = np.where(keep, factuals[:, :nc], out[:, :nc])
+        rows = np.arange(len(arr))
+        for _, sl in self.groups:
+            block = arr[:, sl]
+            own = block[rows, factuals[:, sl].argmax(1)]
+            keep = own + margin >= block.max(1)
+            out[keep, sl] = factuals[keep, sl]
+        return out
+
     def unscale(self, cont: np.ndarray) -> np.ndarray:
         """Scaled continuous block ``(n, n_continuous)`` -> raw values, clipped to the training range and rounded."""
         raw = np.clip(cont.astype(np.float64), 0.0, 1.0) * self._span + self._lo

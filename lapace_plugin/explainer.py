@@ -17,12 +17,16 @@ from .centroids import contains, settle_centroids
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
 from .lgmvae import LGMVAE, train_lgmvae
-from .paths import decode, feature_distance, first_valid_step, interpolate, repair
+from .paths import decode, feature_distance, first_valid_step, repair
 from .result import Explanation
 from .schema import FeatureSchema
+from .search import first_valid_fast
 
 PredictProba = Callable[[pd.DataFrame], Any]
 STRATEGIES = ("first", "last")
+PATHS = ("latent", "corrected", "sparse")
+SEARCHES = ("grid", "fast")
+EXACT_TOLERANCE = 1e-5  # scaled units: float32 noise of ``Dec(z_x) + (x - Dec(z_x))`` at tau 0
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -46,6 +50,20 @@ class Lapace:
         Training settings (Adam); ``continuous_weight`` scales the continuous reconstruction term.
     n_steps
         Path resolution: ``n_steps + 1`` points from the input's latent point (tau 0) to a centroid (tau 1).
+    path
+        How latent points become rows. ``"latent"``: decode them, as in the paper (tau 0 is the input's
+        reconstruction, not the input). ``"corrected"`` (default): add the input's reconstruction residual, fading
+        from full at tau 0 to none at tau 1, ``x_tau = snap(Dec(z_tau) + (1 - tau) (x - Dec(z_x)))``
+        (one-hot groups are corrected on the decoder's probabilities), so tau 0 is exactly the input and
+        tau 1 exactly the decoded centroid. ``"sparse"``: corrected, and a feature keeps the input's value
+        unless it changes by more than ``sparse_tolerance`` (continuous) or another category beats the
+        input's by more than ``sparse_margin``; both fade to zero at tau 1, so paths still end at the centroid.
+    search
+        How the first valid point of a path is found. ``"grid"``: classify every point. ``"fast"`` (default): classify
+        every few points, then bisect (:mod:`lapace_plugin.search`); identical wherever the valid points
+        of a path are a suffix of it, with a fraction of the classifier calls.
+    sparse_margin, sparse_tolerance
+        Settings of ``path="sparse"``, at tau 0: probability margin and scaled-unit tolerance.
     random_state
         Seed for a reproducible fit on the same machine and library versions.
     device
@@ -70,6 +88,10 @@ class Lapace:
         continuous_weight: float = 10.0,
         kl_weight: float = 1.0,
         n_steps: int = 20,
+        path: str = "corrected",
+        search: str = "fast",
+        sparse_margin: float = 0.2,
+        sparse_tolerance: float = 0.02,
         random_state: Optional[int] = None,
         device: Union[str, torch.device] = "cpu",
         n_threads: Optional[int] = 1,
@@ -85,6 +107,10 @@ class Lapace:
         self.continuous_weight = continuous_weight
         self.kl_weight = kl_weight
         self.n_steps = n_steps
+        self.path = path
+        self.search = search
+        self.sparse_margin = sparse_margin
+        self.sparse_tolerance = sparse_tolerance
         self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
@@ -107,6 +133,12 @@ class Lapace:
             raise TypeError("predict_proba must be a callable DataFrame -> (n, n_classes) probabilities")
         if int(self.components_per_class) < 1:
             raise ValueError("components_per_class must be at least 1, got %r" % self.components_per_class)
+        _check_choice("path", self.path, PATHS)
+        _check_choice("search", self.search, SEARCHES)
+        if not 0.0 <= float(self.sparse_margin) < 1.0:
+            raise ValueError("sparse_margin must be in [0, 1), got %r" % (self.sparse_margin,))
+        if not 0.0 <= float(self.sparse_tolerance) < 1.0:
+            raise ValueError("sparse_tolerance must be in [0, 1) (scaled units), got %r" % (self.sparse_tolerance,))
         start = time.time()
         schema = self.schema if self.schema is not None else FeatureSchema.infer(X)
         X = schema.validate(X, name="training data")
@@ -207,6 +239,8 @@ class Lapace:
         n_counterfactuals: Optional[int] = None,
         constraints: Union[None, str, Mapping[str, Any], Constraints] = None,
         n_steps: Optional[int] = None,
+        path: Optional[str] = None,
+        search: Optional[str] = None,
     ) -> Explanation:
         """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
 
@@ -227,10 +261,14 @@ class Lapace:
             equivalent dict.
         n_steps
             Path resolution for this call (default: the constructor's ``n_steps``).
+        path, search
+            ``path`` (``"latent"``, ``"corrected"``, ``"sparse"``) and ``search`` (``"grid"``, ``"fast"``) for
+            this call (default: the constructor's); see the class documentation. ``last`` ignores both.
         """
         self._check_fitted()
-        if strategy not in STRATEGIES:
-            raise ValueError("strategy must be one of %s, got %r" % (STRATEGIES, strategy))
+        _check_choice("strategy", strategy, STRATEGIES)
+        path = _check_choice("path", self.path if path is None else path, PATHS)
+        search = _check_choice("search", self.search if search is None else search, SEARCHES)
         m = self.model_.m
         k = m if n_counterfactuals is None else int(n_counterfactuals)
         if not 1 <= k <= m:
@@ -247,7 +285,7 @@ class Lapace:
         comps = target[:, None] * m + np.arange(m)
         usable = self.centroid_valid_[comps] & (target != predicted)[:, None]
         if strategy == "first":
-            grid = self._first(X, x, predicted, target, comps, enc_cons, steps)
+            grid = self._first(X, x, predicted, target, comps, usable, enc_cons, steps, path, search)
         else:
             grid = self._last(X, x, target, comps, cons, enc_cons)
         grid["valid"] &= usable[:, :, None]
@@ -260,32 +298,96 @@ class Lapace:
             classes=self.classes_,
             failures=failures,
             strategy=strategy,
-            paths=lambda: self._path_frame(X, x, predicted, target, comps, enc_cons, steps),
+            paths=lambda: self._path_frame(X, x, predicted, target, comps, enc_cons, steps, path),
             restore_dtypes=self.encoder_.restore_dtypes,
         )
 
-    def _first(self, X, x, predicted, target, comps, enc_cons, steps) -> Dict[str, np.ndarray]:
+    def _first(self, X, x, predicted, target, comps, usable, enc_cons, steps, path, search) -> Dict[str, np.ndarray]:
         taus = np.linspace(0.0, 1.0, steps + 1)
         n, m = comps.shape
-        z_x = self._latent_means(x, predicted)[0]
-        z = interpolate(z_x, self.model_.prior_mean.detach().cpu().numpy()[comps], taus).reshape(-1, self.latent_dim)
-        qidx = np.repeat(np.arange(n), m * len(taus))
-        points, repaired = self._realise(z, x[qidx], enc_cons)
-        raw = self._to_raw(points, x[qidx], X.iloc[qidx])
-        probs = self._predict(raw)
-        t_idx = np.repeat(target, m * len(taus))
-        valid = probs.argmax(1) == t_idx
-        if enc_cons is not None:
-            valid &= ~enc_cons.violated(points, x[qidx])
+        realise = self._path_points(X, x, predicted, target, comps, enc_cons, taus, path)
+        if search == "fast":
+            return self._first_fast(X, x, comps, usable, enc_cons, taus, path, realise)
         shape = (n, m, len(taus))
+        out = realise(np.repeat(np.arange(n * m), len(taus)), np.tile(np.arange(len(taus)), n * m))
         return {
-            "points": points.reshape(shape + (-1,)),
-            "raw": raw,
-            "proba": probs[np.arange(len(t_idx)), t_idx].reshape(shape),
-            "valid": valid.reshape(shape),
-            "repaired": repaired.reshape(shape),
+            "points": out["points"].reshape(shape + (-1,)),
+            "raw": out["raw"],
+            "proba": out["proba"].reshape(shape),
+            "valid": out["valid"].reshape(shape),
+            "repaired": out["repaired"].reshape(shape),
             "tau": np.broadcast_to(taus, shape),
         }
+
+    def _first_fast(self, X, x, comps, usable, enc_cons, taus, path, realise) -> Dict[str, np.ndarray]:
+        """The first valid point of each usable path by coarse scan and bisection (``search="fast"``)."""
+        n, m = comps.shape
+        ends = comps.reshape(-1)
+        q = np.repeat(np.arange(n), m)
+        points = x[q].copy()
+        proba = np.zeros(n * m)
+        repaired = np.zeros(n * m, dtype=bool)
+        todo = np.flatnonzero(usable.reshape(-1))
+        end_valid = None
+        if enc_cons is None:  # the path ends at its decoded centroid, valid for every usable path
+            points[todo] = self.centroid_points_[ends[todo]]
+            proba[todo] = self.centroid_proba_[ends[todo], ends[todo] // m]
+            end_valid = np.ones(len(todo), dtype=bool)
+
+        def evaluate(sub: np.ndarray, steps: np.ndarray) -> np.ndarray:
+            out = realise(todo[sub], steps)
+            ok = out["valid"]
+            hit = todo[sub[ok]]
+            points[hit], proba[hit], repaired[hit] = out["points"][ok], out["proba"][ok], out["repaired"][ok]
+            return ok
+
+        start = 0 if path == "latent" else 1  # a corrected path starts at the query itself, never valid
+        found = np.full(n * m, -1)
+        found[todo] = first_valid_fast(evaluate, len(todo), len(taus), start=start, end_valid=end_valid)
+        points[found < 0] = x[q[found < 0]]
+        shape = (n, m, 1)
+        return {
+            "points": points.reshape(shape + (-1,)),
+            "raw": self._to_raw(points, x[q], X.iloc[q]),
+            "proba": proba.reshape(shape),
+            "valid": (found >= 0).reshape(shape),
+            "repaired": repaired.reshape(shape),
+            "tau": taus[np.maximum(found, 0)].reshape(shape),
+        }
+
+    def _path_points(self, X, x, predicted, target, comps, enc_cons, taus, path) -> Callable[[np.ndarray, np.ndarray], Dict[str, Any]]:
+        """``realise(paths, steps)``: rows, probabilities and validity of grid points of flat path indices."""
+        m = comps.shape[1]
+        last = len(taus) - 1
+        mu = self.model_.prior_mean.detach().cpu().numpy()
+        z_x = self._latent_means(x, predicted)[0]
+        residual = None if path == "latent" else x - decode(self.model_, z_x, self.device_)
+        margin, tolerance = (self.sparse_margin, self.sparse_tolerance) if path == "sparse" else (0.0, EXACT_TOLERANCE)
+
+        def realise(paths: np.ndarray, steps: np.ndarray) -> Dict[str, Any]:
+            q, ends = paths // m, comps.reshape(-1)[paths]
+            points = np.empty((len(paths), x.shape[1]), dtype=np.float32)
+            repaired = np.zeros(len(paths), dtype=bool)
+            at_end = (steps == last) if enc_cons is None else np.zeros(len(paths), dtype=bool)
+            points[at_end] = self.centroid_points_[ends[at_end]]  # exactly the decoded centroid
+            rest = np.flatnonzero(~at_end)
+            if len(rest):
+                t = taus[steps[rest]].astype(np.float32)[:, None]
+                z = (1.0 - t) * z_x[q[rest]] + t * mu[ends[rest]]
+                fade = 1.0 - taus[steps[rest]]
+                correction = None
+                if residual is not None:
+                    correction = (residual[q[rest]] * fade[:, None].astype(np.float32), margin * fade, tolerance * fade)
+                points[rest], repaired[rest] = self._realise(z, x[q[rest]], enc_cons, correction)
+            raw = self._to_raw(points, x[q], X.iloc[q])
+            probs = self._predict(raw)
+            t_idx = target[q]
+            valid = probs.argmax(1) == t_idx
+            if enc_cons is not None:
+                valid &= ~enc_cons.violated(points, x[q])
+            return {"points": points, "raw": raw, "proba": probs[np.arange(len(q)), t_idx], "valid": valid, "repaired": repaired}
+
+        return realise
 
     def _last(self, X, x, target, comps, cons, enc_cons) -> Dict[str, np.ndarray]:
         n, m = comps.shape
@@ -340,15 +442,38 @@ class Lapace:
                 cache[key] = (points[sl], proba[sl], ok[sl], repaired[sl], raw.iloc[sl].reset_index(drop=True))
         return [cache[key] for key in keys]
 
-    def _realise(self, z: np.ndarray, factuals: np.ndarray, enc_cons: Optional[EncodedConstraints]) -> Tuple[np.ndarray, np.ndarray]:
-        """Decode latent points into valid encoded rows, repairing and projecting constraint violations."""
+    def _realise(
+        self,
+        z: np.ndarray,
+        factuals: np.ndarray,
+        enc_cons: Optional[EncodedConstraints],
+        correction: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode latent points into valid encoded rows, repairing and projecting constraint violations.
+
+        ``correction = (offset, margin, tolerance)``, per row: ``offset`` is added to the decoder's output
+        before snapping, which keeps the factual's values within ``margin`` / ``tolerance``
+        (:meth:`TabularEncoder.snap_near`).
+        """
         decoded = decode(self.model_, z.astype(np.float32), self.device_)
+        offset = None
+        snap = self.encoder_.snap
+        if correction is not None:
+            offset, margin, tolerance = correction
+            decoded += offset
+
+            def snap(arr: np.ndarray) -> np.ndarray:
+                return self.encoder_.snap_near(arr, factuals, margin, tolerance)
+
         if enc_cons is None:
-            return self.encoder_.snap(decoded), np.zeros(len(z), dtype=bool)
-        broken = enc_cons.violated(self.encoder_.snap(decoded), factuals)
+            return snap(decoded), np.zeros(len(z), dtype=bool)
+        broken = enc_cons.violated(snap(decoded), factuals)
         if broken.any():
-            decoded[broken] = repair(self.model_, z[broken].astype(np.float32), factuals[broken], enc_cons, self.device_)
-        return enc_cons.project(decoded, factuals), broken
+            decoded[broken] = repair(
+                self.model_, z[broken].astype(np.float32), factuals[broken], enc_cons, self.device_,
+                offset=None if offset is None else offset[broken],
+            )
+        return enc_cons.project(decoded, factuals, snap), broken
 
     def _to_raw(self, points: np.ndarray, factuals: np.ndarray, X: pd.DataFrame, features: Optional[List[str]] = None) -> pd.DataFrame:
         """Raw rows of encoded ``points``; continuous values equal to the factual's keep its exact raw value."""
@@ -411,8 +536,8 @@ class Lapace:
             return "no target centroid is valid for this query after applying the constraints"
         return "no point on any latent path to class %r is assigned to it (with the constraints applied)" % (self.classes_[target],)
 
-    def _path_frame(self, X, x, predicted, target, comps, enc_cons, steps) -> pd.DataFrame:
-        grid = self._first(X, x, predicted, target, comps, enc_cons, steps)
+    def _path_frame(self, X, x, predicted, target, comps, enc_cons, steps, path) -> pd.DataFrame:
+        grid = self._first(X, x, predicted, target, comps, None, enc_cons, steps, path, "grid")
         n, m, s = grid["valid"].shape
         q, c, t = np.meshgrid(np.arange(n), np.arange(m), np.arange(s), indexing="ij")
         meta = pd.DataFrame({
@@ -497,12 +622,19 @@ class Lapace:
     def get_params(self) -> Dict[str, Any]:
         """Constructor parameters, as in scikit-learn."""
         names = ("schema", "components_per_class", "latent_dim", "hidden", "epochs", "batch_size", "learning_rate",
-                 "continuous_weight", "kl_weight", "n_steps", "random_state", "device", "n_threads", "verbose")
+                 "continuous_weight", "kl_weight", "n_steps", "path", "search", "sparse_margin", "sparse_tolerance",
+                 "random_state", "device", "n_threads", "verbose")
         return {k: getattr(self, k) for k in names}
 
     def __repr__(self) -> str:
         state = "fitted, centroid validity %.0f%%" % (100 * self.centroid_validity_) if hasattr(self, "model_") else "not fitted"
         return "Lapace(components_per_class=%d, latent_dim=%d, %s)" % (self.components_per_class, self.latent_dim, state)
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError("%s must be one of %s, got %r" % (name, ", ".join(repr(c) for c in choices), value))
+    return value
 
 
 def _plain(v: Any) -> Any:

@@ -41,23 +41,26 @@ def repair(
     steps: int = 25,
     learning_rate: float = 0.05,
     pull: float = 0.1,
+    offset: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Gradient steps on latent points so their decodings satisfy the constraints; returns decoded ``(N, D)``.
 
-    Minimises ``penalty(Dec(z), factual) + pull * ||z - z0||^2`` from ``z0 = z``. The caller still
-    hard-projects the result, so the constraints hold exactly afterwards.
+    Minimises ``penalty(Dec(z) + offset, factual) + pull * ||z - z0||^2`` from ``z0 = z`` (``offset``: the
+    reconstruction correction of corrected paths, zero by default) and returns ``Dec(z) + offset``. The
+    caller still hard-projects the result, so the constraints hold exactly afterwards.
     """
     z0 = torch.as_tensor(z, device=device)
     f = torch.as_tensor(factuals, device=device)
+    shift = torch.as_tensor(offset if offset is not None else np.zeros_like(factuals), device=device)
     zv = z0.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([zv], lr=learning_rate)
     for _ in range(steps):
-        loss = constraints.penalty(model.decode(zv), f).sum() + pull * ((zv - z0) ** 2).sum()
+        loss = constraints.penalty(model.decode(zv) + shift, f).sum() + pull * ((zv - z0) ** 2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
-        return model.decode(zv).cpu().numpy()
+        return (model.decode(zv) + shift).cpu().numpy()
 
 
 def first_valid_step(valid: np.ndarray) -> np.ndarray:

@@ -47,7 +47,7 @@ def test_every_returned_counterfactual_is_valid(compas, strategy):
 
 def test_first_strategy_returns_the_first_valid_point_on_each_path(compas):
     queries = unfavourable(compas, 10)
-    res = compas.explainer.explain(queries, strategy="first")
+    res = compas.explainer.explain(queries, strategy="first", search="grid")
     paths = res.paths
     assert len(paths) == len(queries) * 5 * (compas.explainer.n_steps + 1)
     chosen = res.to_frame()

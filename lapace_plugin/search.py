@@ -1,0 +1,75 @@
+"""Finding the first valid point of many paths with few classifier calls: a coarse scan, then bisection.
+
+The exhaustive search classifies every one of a path's ``S`` grid points. Along a LAPACE path the target
+probability rises towards the centroid, so the valid points are usually a suffix of the grid. The fast
+search scans every ``stride``-th point in rounds, stopping a path at its first valid coarse point, then
+bisects the gap between the last invalid and the first valid point it saw. All paths advance together,
+so each round is one batched classifier call.
+
+On a path whose valid points form a suffix of the grid the result is exactly the exhaustive one. On
+any path the returned point was classified valid, and it is no later on the grid than the first valid
+coarse point; a valid island that lies wholly between two invalid coarse points can be missed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+
+Evaluate = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def default_stride(n_candidates: int) -> int:
+    """Coarse stride minimising ``n / stride + log2(stride)`` calls: about the square root of ``n``."""
+    return max(1, int(round(math.sqrt(n_candidates))))
+
+
+def first_valid_fast(
+    evaluate: Evaluate,
+    n_paths: int,
+    n_points: int,
+    start: int = 0,
+    end_valid: Optional[np.ndarray] = None,
+    stride: Optional[int] = None,
+) -> np.ndarray:
+    """First valid grid index per path (``-1`` where none was found), found by coarse scan and bisection.
+
+    Parameters
+    ----------
+    evaluate
+        ``evaluate(paths, steps) -> valid``: classifies grid point ``steps[i]`` of path ``paths[i]``.
+    n_paths, n_points
+        Number of paths and of grid points per path (indices ``0 .. n_points - 1``).
+    start
+        Points before ``start`` are known to be invalid and never evaluated.
+    end_valid
+        Per path, whether the last point is already known to be valid (it is then not evaluated).
+    stride
+        Coarse stride; default :func:`default_stride` of the number of candidate points.
+    """
+    last = n_points - 1
+    below = np.full(n_paths, start - 1)  # last index known invalid
+    found = np.full(n_paths, -1)  # first index known valid
+    if end_valid is not None:
+        found[np.asarray(end_valid, dtype=bool)] = last
+    stride = default_stride(n_points - start) if stride is None else int(stride)
+    coarse = list(range(start + stride - 1, last, stride)) + [last]
+    active = np.arange(n_paths)
+    for step in coarse:
+        todo = active if step < last else active[found[active] < 0]
+        if not len(todo):
+            break
+        ok = evaluate(todo, np.full(len(todo), step))
+        found[todo[ok]] = step
+        below[todo[~ok]] = step
+        active = todo[~ok]
+    while True:
+        gap = np.flatnonzero((found >= 0) & (found - below > 1))
+        if not len(gap):
+            return found
+        mid = (below[gap] + found[gap]) // 2
+        ok = evaluate(gap, mid)
+        found[gap[ok]] = mid[ok]
+        below[gap[~ok]] = mid[~ok]
