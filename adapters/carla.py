@@ -57,6 +57,7 @@ except ImportError as exc:  # pragma: no cover - exercised only outside the CARL
     ) from exc
 
 from lapace_plugin import FeatureSchema, Lapace
+from lapace_plugin.explainer import PATHS, SEARCHES, STRATEGIES
 
 __all__ = [
     "TabularData",
@@ -479,6 +480,9 @@ class LapaceCarla(RecourseMethod):
 
         * ``strategy``: ``"first"`` (proximal end of each latent path) or ``"last"`` (the decoded
           centroid, projected onto the constraints), default ``"first"``.
+        * ``path``: how latent points become rows, ``"corrected"`` (default: the path starts at the
+          factual itself), ``"sparse"`` or the paper's ``"latent"``; ``search``: ``"fast"`` (default)
+          or ``"grid"`` (classify every path point). See :class:`lapace_plugin.Lapace`.
         * ``target_class``: class index asked for, default 1 (CARLA's favourable label; its harness
           counts only class-1 counterfactuals as successes).
         * ``components_per_class``: mixture components per class (= paths per factual), default 5.
@@ -503,6 +507,8 @@ class LapaceCarla(RecourseMethod):
 
     _DEFAULT_HYPERPARAMS: Dict[str, Any] = {
         "strategy": "first",
+        "path": "corrected",
+        "search": "fast",
         "target_class": 1,
         "components_per_class": 5,
         "n_steps": 20,
@@ -588,8 +594,9 @@ class LapaceCarla(RecourseMethod):
             )
         params = dict(cls._DEFAULT_HYPERPARAMS)
         params.update(given)
-        if params["strategy"] not in ("first", "last"):
-            raise ValueError("strategy must be 'first' or 'last', got %r" % (params["strategy"],))
+        for key, choices in (("strategy", STRATEGIES), ("path", PATHS), ("search", SEARCHES)):
+            if params[key] not in choices:
+                raise ValueError("%s must be one of %s, got %r" % (key, ", ".join(repr(c) for c in choices), params[key]))
         return params
 
     # raw <-> encoded -------------------------------------------------------------------------------
@@ -645,6 +652,8 @@ class LapaceCarla(RecourseMethod):
             raw,
             target_class=target,
             strategy=self.hyperparams["strategy"],
+            path=self.hyperparams["path"],
+            search=self.hyperparams["search"],
             n_counterfactuals=1,
             constraints=self.constraints_,
         )

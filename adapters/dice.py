@@ -38,7 +38,9 @@ How DiCE's arguments are translated (this module has no search of its own):
   longest valid run of steps from the counterfactual, ``"binary"`` the valid candidate closest to the query;
 - ``strategy`` (``"first"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
-  (``generate_counterfactuals(..., strategy="last")``); ``n_steps`` may also be passed per call;
+  (``generate_counterfactuals(..., strategy="last")``); ``n_steps``, ``path`` (``"corrected"``, the default,
+  ``"sparse"`` or the paper's ``"latent"``) and ``search`` (``"fast"``, the default, or ``"grid"``) may also be
+  passed per call, or given at construction as options of the fitted :class:`lapace_plugin.Lapace`;
 - keywords of other DiCE methods (``proximity_weight``, ``diversity_weight``, ``sample_size``,
   ``random_seed``, ...) are accepted and ignored, so an existing call keeps working.
 
@@ -261,7 +263,8 @@ class LapaceDice(ExplainerBase):
         """Counterfactuals for every query, from one batched LAPACE call.
 
         Parameters are DiCE's (see the module docstring for how each is translated), plus ``strategy``
-        (``"first"``/``"last"``, default the one given at construction), ``n_steps`` (path grid size) and
+        (``"first"``/``"last"``, default the one given at construction), ``n_steps`` (path grid size),
+        ``path`` and ``search`` (see :class:`lapace_plugin.Lapace`; default the explainer's) and
         ``limit_steps_ls`` (DiCE's cap on post-hoc sparsity steps, default 10000).
 
         Returns
@@ -272,12 +275,13 @@ class LapaceDice(ExplainerBase):
         """
         strategy = _check_strategy(kwargs.pop("strategy", self.strategy))
         n_steps = kwargs.pop("n_steps", None)
+        path, search = kwargs.pop("path", None), kwargs.pop("search", None)
         limit_steps_ls = int(kwargs.pop("limit_steps_ls", 10000))
         unknown = sorted(set(kwargs) - IGNORED_DICE_KEYWORDS)
         if unknown:
             raise TypeError(
                 "generate_counterfactuals() got unexpected keyword argument(s) %s; LAPACE accepts DiCE's arguments, "
-                "strategy, n_steps and limit_steps_ls" % unknown
+                "strategy, n_steps, path, search and limit_steps_ls" % unknown
             )
         self._validate_counterfactual_configuration(
             query_instances=query_instances,
@@ -309,6 +313,8 @@ class LapaceDice(ExplainerBase):
             n_counterfactuals=None,  # every path; total_CFs are chosen after the DiCE checks below
             constraints=self._constraints(features_to_vary, permitted_range),
             n_steps=n_steps,
+            path=path,
+            search=search,
         )
         predicted, targets = np.asarray(result.predicted_class), np.asarray(result.target_class)
         cfs, qpos, target_proba = self._counterfactuals(result)

@@ -4,8 +4,11 @@ For every dataset the harness trains one classifier (:func:`lapace_plugin.models
 seeded split (:func:`lapace_plugin.models.split`), picks the queries (test rows predicted as the
 unfavourable class; for multiclass wine, every test row with target ``(prediction + 1) % 3``), retrains
 the model family ``--retrained`` times for model-change robustness (:func:`lapace_plugin.metrics.retrain_models`)
-and fits ONE :class:`~lapace_plugin.Lapace`, shared by ``lapace-first``, ``lapace-last`` and
-``lapace-constrained``. Each method then explains the queries, and every metric of
+and fits ONE :class:`~lapace_plugin.Lapace`, shared by every LAPACE method: the paper's ``lapace-first``
+(latent path, every grid point classified), ``lapace-last`` and ``lapace-constrained`` (the paper's path with
+the schema's constraints), and this package's ``lapace-first-corrected`` (reconstruction-corrected path),
+``lapace-first-sparse`` (corrected, sparsity-aware snapping) and ``lapace-first-fast`` (corrected, fast
+search along the path). Each method then explains the queries, and every metric of
 :mod:`lapace_plugin.metrics` is computed on its output. NNCE, DRCE and RobXCE are this package's
 implementations (:mod:`lapace_plugin.baselines`); the DiCE methods run through the real ``dice-ml``.
 
@@ -89,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lapace study",
         description=(
-            "Comparative study of LAPACE (lapace-first, lapace-last, lapace-constrained) against NNCE, DRCE, RobXCE "
+            "Comparative study of LAPACE (the paper's lapace-first, lapace-last and lapace-constrained, and this "
+            "package's lapace-first-corrected, lapace-first-sparse and lapace-first-fast) against NNCE, DRCE, RobXCE "
             "(this package's implementations) and DiCE's random, genetic and kdtree methods (real dice-ml), on the "
             "bundled datasets and the paper's metrics. Writes results.csv, results.md, datasets.csv and figures/."
         ),

@@ -148,18 +148,21 @@ def claims(results: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
                 "lapace-last LOF median best",
             ):
                 row[title] = "n/a"
-        if (
-            "lapace-first" in by.index
-            and "nnce" in by.index
-            and pd.notna(by.loc["lapace-first", "proximity_l1"])
-            and pd.notna(by.loc["nnce", "proximity_l1"])
-        ):
-            a, b = float(by.loc["lapace-first", "proximity_l1"]), float(by.loc["nnce", "proximity_l1"])
-            row["lapace-first proximity vs NNCE"] = "%.3f vs %.3f (ratio %.2f)" % (a, b, a / b if b else np.inf)
-        else:
-            row["lapace-first proximity vs NNCE"] = "n/a"
+        for method in ("lapace-first", "lapace-first-corrected"):
+            for metric, label in (("proximity_l1", "proximity"), ("lof_median", "LOF median")):
+                row["%s %s vs NNCE" % (method, label)] = _versus(by, method, "nnce", metric)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def _versus(by: pd.DataFrame, method: str, other: str, metric: str) -> str:
+    """``"a vs b (ratio a/b)"`` for two methods' values of ``metric``, or ``n/a``."""
+    if method not in by.index or other not in by.index:
+        return "n/a"
+    a, b = pd.to_numeric(pd.Series([by.loc[method, metric], by.loc[other, metric]]), errors="coerce")
+    if pd.isna(a) or pd.isna(b):
+        return "n/a"
+    return "%.3f vs %.3f (ratio %.2f)" % (a, b, a / b if b else np.inf)
 
 
 def _yes(flag: Any) -> str:

@@ -84,7 +84,8 @@ def test_sklearn_model_wraps_a_fitted_estimator(adult):
 def test_lapace_carla_is_a_recourse_method_with_documented_defaults(adult):
     method = adult.first
     assert isinstance(method, RecourseMethod)
-    for key, value in {"strategy": "first", "components_per_class": 5, "n_steps": 20, "random_state": 0}.items():
+    defaults = {"strategy": "first", "path": "corrected", "search": "fast", "components_per_class": 5, "n_steps": 20, "random_state": 0}
+    for key, value in defaults.items():
         assert method.hyperparams[key] == value
     assert method.constraints_["immutable"] == ["race", "sex", "native_country"]
     assert method.fit_time_ > 0
@@ -97,6 +98,20 @@ def test_unknown_hyperparameter_is_rejected_with_the_allowed_keys(adult):
     assert "stratgy" in message and "strategy" in message and "components_per_class" in message
     with pytest.raises(ValueError, match="strategy"):
         LapaceCarla(adult.model, {"strategy": "middle"})
+    with pytest.raises(ValueError, match="path must be one of 'latent', 'corrected', 'sparse'"):
+        LapaceCarla(adult.model, {"path": "straight"}, explainer=adult.first.lapace_)
+
+
+def test_corrected_paths_are_closer_to_the_factuals_than_the_papers(adult):
+    distance = {}
+    for path in ("latent", "corrected"):
+        method = LapaceCarla(adult.model, {"path": path, "search": "grid"}, explainer=adult.first.lapace_)
+        cfs = method.get_counterfactuals(adult.factuals)
+        found = ~cfs.isna().any(axis=1)
+        assert found.mean() >= 0.9
+        assert (adult.model.predict_proba(cfs[found]).argmax(axis=1) == 1).all()
+        distance[path] = np.abs(cfs[found].to_numpy() - adult.factuals.loc[found, cfs.columns].to_numpy()).sum(1).mean()
+    assert distance["corrected"] < distance["latent"], distance
 
 
 def test_counterfactuals_keep_the_factuals_index_and_encoded_column_order(adult):

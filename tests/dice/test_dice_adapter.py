@@ -326,6 +326,25 @@ def test_strategy_is_chosen_at_construction_and_overridable_per_call(adult):
         LapaceDice(adult.data, adult.model, explainer=adult.explainer.explainer, strategy="middle")
 
 
+def test_path_and_search_are_chosen_per_call(adult):
+    query = adult.queries.iloc[:10]
+    kwargs = dict(total_CFs=3, posthoc_sparsity_param=None)
+    changed = {}
+    for path, search in (("latent", "grid"), ("corrected", "fast")):
+        cfs = adult.explainer.generate_counterfactuals(query, path=path, search=search, **kwargs)
+        assert _assert_valid(adult, cfs) > 0
+        diffs = []
+        for ex, df in _frames(cfs):
+            if df is not None:
+                base = ex.test_instance_df.iloc[0]
+                features = [c for c in df.columns if c != adult.target]
+                diffs.append((df[features].astype(str) != base[features].astype(str)).sum(1).mean())
+        changed[path] = np.mean(diffs)
+    assert changed["corrected"] < changed["latent"], changed  # corrected paths start at the query itself
+    with pytest.raises(ValueError, match="path must be one of"):
+        adult.explainer.generate_counterfactuals(query, path="straight", **kwargs)
+
+
 # ---------------------------------------------------------------------- the age-only model: known answers
 def test_query_without_counterfactual_is_reported_the_dice_way(rule, capsys):
     # Ages above 35 are forbidden: the young queries (class 0, wanting class 1 = age > 40) cannot flip,
