@@ -481,8 +481,8 @@ class LapaceCarla(RecourseMethod):
         * ``strategy``: ``"first"`` (proximal end of each latent path) or ``"last"`` (the decoded
           centroid, projected onto the constraints), default ``"first"``.
         * ``path``: how latent points become rows, ``"corrected"`` (default: the path starts at the
-          factual itself), ``"sparse"`` or the paper's ``"latent"``; ``search``: ``"fast"`` (default)
-          or ``"grid"`` (classify every path point). See :class:`lapace_plugin.Lapace`.
+          factual itself), ``"sparse"`` or the paper's ``"latent"``; ``search``: ``"grid"`` (default:
+          classify every path point) or ``"fast"`` (coarse scan and bisection). See :class:`lapace_plugin.Lapace`.
         * ``target_class``: class index asked for, default 1 (CARLA's favourable label; its harness
           counts only class-1 counterfactuals as successes).
         * ``components_per_class``: mixture components per class (= paths per factual), default 5.
@@ -508,7 +508,7 @@ class LapaceCarla(RecourseMethod):
     _DEFAULT_HYPERPARAMS: Dict[str, Any] = {
         "strategy": "first",
         "path": "corrected",
-        "search": "fast",
+        "search": "grid",
         "target_class": 1,
         "components_per_class": 5,
         "n_steps": 20,

@@ -39,7 +39,7 @@ How DiCE's arguments are translated (this module has no search of its own):
 - ``strategy`` (``"first"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
   (``generate_counterfactuals(..., strategy="last")``); ``n_steps``, ``path`` (``"corrected"``, the default,
-  ``"sparse"`` or the paper's ``"latent"``) and ``search`` (``"fast"``, the default, or ``"grid"``) may also be
+  ``"sparse"`` or the paper's ``"latent"``) and ``search`` (``"grid"``, the default, or ``"fast"``) may also be
   passed per call, or given at construction as options of the fitted :class:`lapace_plugin.Lapace`;
 - keywords of other DiCE methods (``proximity_weight``, ``diversity_weight``, ``sample_size``,
   ``random_seed``, ...) are accepted and ignored, so an existing call keeps working.

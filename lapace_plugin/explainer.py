@@ -59,9 +59,10 @@ class Lapace:
         unless it changes by more than ``sparse_tolerance`` (continuous) or another category beats the
         input's by more than ``sparse_margin``; both fade to zero at tau 1, so paths still end at the centroid.
     search
-        How the first valid point of a path is found. ``"grid"``: classify every point. ``"fast"`` (default): classify
-        every few points, then bisect (:mod:`lapace_plugin.search`); identical wherever the valid points
-        of a path are a suffix of it, with a fraction of the classifier calls.
+        How the first valid point of a path is found. ``"grid"`` (default): classify every point, in one
+        classifier call. ``"fast"``: classify every few points, then bisect (:mod:`lapace_plugin.search`);
+        identical wherever the valid points of a path are a suffix of it, with about a quarter of the
+        classified rows but several classifier calls, so it pays off for large batches or costly classifiers.
     sparse_margin, sparse_tolerance
         Settings of ``path="sparse"``, at tau 0: probability margin and scaled-unit tolerance.
     random_state
@@ -89,9 +90,9 @@ class Lapace:
         kl_weight: float = 1.0,
         n_steps: int = 20,
         path: str = "corrected",
-        search: str = "fast",
-        sparse_margin: float = 0.2,
-        sparse_tolerance: float = 0.02,
+        search: str = "grid",
+        sparse_margin: float = 0.6,
+        sparse_tolerance: float = 0.1,
         random_state: Optional[int] = None,
         device: Union[str, torch.device] = "cpu",
         n_threads: Optional[int] = 1,

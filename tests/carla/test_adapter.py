@@ -84,7 +84,7 @@ def test_sklearn_model_wraps_a_fitted_estimator(adult):
 def test_lapace_carla_is_a_recourse_method_with_documented_defaults(adult):
     method = adult.first
     assert isinstance(method, RecourseMethod)
-    defaults = {"strategy": "first", "path": "corrected", "search": "fast", "components_per_class": 5, "n_steps": 20, "random_state": 0}
+    defaults = {"strategy": "first", "path": "corrected", "search": "grid", "components_per_class": 5, "n_steps": 20, "random_state": 0}
     for key, value in defaults.items():
         assert method.hyperparams[key] == value
     assert method.constraints_["immutable"] == ["race", "sex", "native_country"]
