@@ -6,8 +6,17 @@ from typing import Any, Dict, NamedTuple
 
 import pandas as pd
 
-from lapace_plugin import Lapace, datasets
+from lapace_plugin import Constraints, Lapace, datasets
 from lapace_plugin.models import make_classifier, split
+
+# Every kind of constraint on adult: immutables, both monotone directions, a range and allowed categories.
+ADULT_CONSTRAINTS = Constraints(
+    immutable=["race", "sex", "native_country", "marital_status"],
+    increase=["age", "education_num"],
+    decrease=["capital_loss"],
+    ranges={"hours_per_week": (30, 50)},
+    categories={"workclass": ["Private", "Self-emp-not-inc", "Local-gov"]},
+)
 
 # Rows of training data per dataset: adult is subsampled to keep the suite fast on 2 cores.
 TRAIN_ROWS = {"adult": 6000, "compas": None, "german": None, "wine": None}

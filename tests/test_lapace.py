@@ -9,7 +9,7 @@ import pytest
 from lapace_plugin import Constraints, Lapace
 from lapace_plugin.encoding import TabularEncoder
 
-from fitted import fitted, unfavourable
+from fitted import ADULT_CONSTRAINTS, fitted, unfavourable
 
 
 @pytest.mark.parametrize("name", ["adult", "compas", "german", "wine"])
@@ -88,13 +88,7 @@ def test_constrained_last_strategy_is_identical_when_only_unconstrained_features
 @pytest.mark.parametrize("strategy", ["first", "last"])
 def test_constraints_are_never_violated(adult, strategy):
     queries = unfavourable(adult, 30)
-    constraints = Constraints(
-        immutable=["race", "sex", "native_country", "marital_status"],
-        increase=["age", "education_num"],
-        decrease=["capital_loss"],
-        ranges={"hours_per_week": (30, 50)},
-        categories={"workclass": ["Private", "Self-emp-not-inc", "Local-gov"]},
-    )
+    constraints = ADULT_CONSTRAINTS
     res = adult.explainer.explain(queries[queries["hours_per_week"].between(30, 50)], strategy=strategy, constraints=constraints)
     cf = res.counterfactuals
     assert len(cf) > 0

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lapace_plugin import Constraints, Lapace
+from lapace_plugin import Lapace
 from lapace_plugin.bench import CountingClassifier
 from lapace_plugin.search import first_valid_fast
 
-from fitted import fitted, unfavourable
+from fitted import ADULT_CONSTRAINTS, fitted, unfavourable
 
 OPTIONS = [(path, search) for path in ("latent", "corrected", "sparse") for search in ("grid", "fast")]
 
@@ -55,17 +55,8 @@ def test_corrected_paths_are_closer_to_the_input_than_the_papers(name):
     assert distance["corrected"] < 0.75 * distance["latent"], distance
 
 
-RICH = Constraints(
-    immutable=["race", "sex", "native_country", "marital_status"],
-    increase=["age", "education_num"],
-    decrease=["capital_loss"],
-    ranges={"hours_per_week": (30, 50)},
-    categories={"workclass": ["Private", "Self-emp-not-inc", "Local-gov"]},
-)
-
-
 @pytest.mark.parametrize("path,search", OPTIONS)
-@pytest.mark.parametrize("constraints", [None, RICH], ids=["free", "constrained"])
+@pytest.mark.parametrize("constraints", [None, ADULT_CONSTRAINTS], ids=["free", "constrained"])
 def test_every_option_returns_valid_counterfactuals_within_the_constraints(adult, path, search, constraints):
     queries = unfavourable(adult, 40)
     queries = queries[queries["hours_per_week"].between(30, 50)]
