@@ -483,6 +483,8 @@ class LapaceCarla(RecourseMethod):
         * ``path``: how latent points become rows, ``"corrected"`` (default: the path starts at the
           factual itself), ``"sparse"`` or the paper's ``"latent"``; ``search``: ``"grid"`` (default:
           classify every path point) or ``"fast"`` (coarse scan and bisection). See :class:`lapace_plugin.Lapace`.
+        * ``revert``: set each changed feature back to the factual's value while the counterfactual stays
+          valid (fewer changed features, nothing for CARLA's Redundancy metric to count), default ``False``.
         * ``target_class``: class index asked for, default 1 (CARLA's favourable label; its harness
           counts only class-1 counterfactuals as successes).
         * ``components_per_class``: mixture components per class (= paths per factual), default 5.
@@ -509,6 +511,7 @@ class LapaceCarla(RecourseMethod):
         "strategy": "first",
         "path": "corrected",
         "search": "grid",
+        "revert": False,
         "target_class": 1,
         "components_per_class": 5,
         "n_steps": 20,
@@ -597,6 +600,8 @@ class LapaceCarla(RecourseMethod):
         for key, choices in (("strategy", STRATEGIES), ("path", PATHS), ("search", SEARCHES)):
             if params[key] not in choices:
                 raise ValueError("%s must be one of %s, got %r" % (key, ", ".join(repr(c) for c in choices), params[key]))
+        if not isinstance(params["revert"], (bool, np.bool_)):
+            raise ValueError("revert must be True or False, got %r" % (params["revert"],))
         return params
 
     # raw <-> encoded -------------------------------------------------------------------------------
@@ -654,6 +659,7 @@ class LapaceCarla(RecourseMethod):
             strategy=self.hyperparams["strategy"],
             path=self.hyperparams["path"],
             search=self.hyperparams["search"],
+            revert=self.hyperparams["revert"],
             n_counterfactuals=1,
             constraints=self.constraints_,
         )

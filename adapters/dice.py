@@ -39,8 +39,9 @@ How DiCE's arguments are translated (this module has no search of its own):
 - ``strategy`` (``"first"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
   (``generate_counterfactuals(..., strategy="last")``); ``n_steps``, ``path`` (``"corrected"``, the default,
-  ``"sparse"`` or the paper's ``"latent"``) and ``search`` (``"grid"``, the default, or ``"fast"``) may also be
-  passed per call, or given at construction as options of the fitted :class:`lapace_plugin.Lapace`;
+  ``"sparse"`` or the paper's ``"latent"``), ``search`` (``"grid"``, the default, or ``"fast"``) and ``revert``
+  (``True``: set unneeded changes of any feature back to the query's value before DiCE's post-hoc sparsity
+  step; default ``False``) may also be passed per call, or given at construction as options of the fitted :class:`lapace_plugin.Lapace`;
 - keywords of other DiCE methods (``proximity_weight``, ``diversity_weight``, ``sample_size``,
   ``random_seed``, ...) are accepted and ignored, so an existing call keeps working.
 
@@ -264,7 +265,7 @@ class LapaceDice(ExplainerBase):
 
         Parameters are DiCE's (see the module docstring for how each is translated), plus ``strategy``
         (``"first"``/``"last"``, default the one given at construction), ``n_steps`` (path grid size),
-        ``path`` and ``search`` (see :class:`lapace_plugin.Lapace`; default the explainer's) and
+        ``path``, ``search`` and ``revert`` (see :class:`lapace_plugin.Lapace`; default the explainer's) and
         ``limit_steps_ls`` (DiCE's cap on post-hoc sparsity steps, default 10000).
 
         Returns
@@ -275,13 +276,13 @@ class LapaceDice(ExplainerBase):
         """
         strategy = _check_strategy(kwargs.pop("strategy", self.strategy))
         n_steps = kwargs.pop("n_steps", None)
-        path, search = kwargs.pop("path", None), kwargs.pop("search", None)
+        path, search, revert = kwargs.pop("path", None), kwargs.pop("search", None), kwargs.pop("revert", None)
         limit_steps_ls = int(kwargs.pop("limit_steps_ls", 10000))
         unknown = sorted(set(kwargs) - IGNORED_DICE_KEYWORDS)
         if unknown:
             raise TypeError(
                 "generate_counterfactuals() got unexpected keyword argument(s) %s; LAPACE accepts DiCE's arguments, "
-                "strategy, n_steps, path, search and limit_steps_ls" % unknown
+                "strategy, n_steps, path, search, revert and limit_steps_ls" % unknown
             )
         self._validate_counterfactual_configuration(
             query_instances=query_instances,
@@ -315,6 +316,7 @@ class LapaceDice(ExplainerBase):
             n_steps=n_steps,
             path=path,
             search=search,
+            revert=revert,
         )
         predicted, targets = np.asarray(result.predicted_class), np.asarray(result.target_class)
         cfs, qpos, target_proba = self._counterfactuals(result)

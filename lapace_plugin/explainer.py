@@ -19,6 +19,7 @@ from .encoding import TabularEncoder
 from .lgmvae import LGMVAE, train_lgmvae
 from .paths import decode, feature_distance, first_valid_step, repair
 from .result import Explanation
+from .revert import feature_blocks, revert_greedy
 from .schema import FeatureSchema
 from .search import first_valid_fast
 
@@ -65,6 +66,11 @@ class Lapace:
         classified rows but several classifier calls, so it pays off for large batches or costly classifiers.
     sparse_margin, sparse_tolerance
         Settings of ``path="sparse"``, at tau 0: probability margin and scaled-unit tolerance.
+    revert
+        After the search, give each counterfactual's changed features back the input's values, one at a time,
+        while the classifier still assigns the target class (:mod:`lapace_plugin.revert`): fewer changed
+        features and a closer counterfactual, which is then no longer exactly on its path, at the cost of a
+        few more classifier calls and of the margin to the decision boundary.
     random_state
         Seed for a reproducible fit on the same machine and library versions.
     device
@@ -93,6 +99,7 @@ class Lapace:
         search: str = "grid",
         sparse_margin: float = 0.6,
         sparse_tolerance: float = 0.1,
+        revert: bool = False,
         random_state: Optional[int] = None,
         device: Union[str, torch.device] = "cpu",
         n_threads: Optional[int] = 1,
@@ -112,6 +119,7 @@ class Lapace:
         self.search = search
         self.sparse_margin = sparse_margin
         self.sparse_tolerance = sparse_tolerance
+        self.revert = revert
         self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
@@ -136,6 +144,7 @@ class Lapace:
             raise ValueError("components_per_class must be at least 1, got %r" % self.components_per_class)
         _check_choice("path", self.path, PATHS)
         _check_choice("search", self.search, SEARCHES)
+        _check_flag("revert", self.revert)
         if not 0.0 <= float(self.sparse_margin) < 1.0:
             raise ValueError("sparse_margin must be in [0, 1), got %r" % (self.sparse_margin,))
         if not 0.0 <= float(self.sparse_tolerance) < 1.0:
@@ -242,6 +251,7 @@ class Lapace:
         n_steps: Optional[int] = None,
         path: Optional[str] = None,
         search: Optional[str] = None,
+        revert: Optional[bool] = None,
     ) -> Explanation:
         """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
 
@@ -265,11 +275,14 @@ class Lapace:
         path, search
             ``path`` (``"latent"``, ``"corrected"``, ``"sparse"``) and ``search`` (``"grid"``, ``"fast"``) for
             this call (default: the constructor's); see the class documentation. ``last`` ignores both.
+        revert
+            Revert unneeded changes for this call (default: the constructor's ``revert``); ``last`` ignores it.
         """
         self._check_fitted()
         _check_choice("strategy", strategy, STRATEGIES)
         path = _check_choice("path", self.path if path is None else path, PATHS)
         search = _check_choice("search", self.search if search is None else search, SEARCHES)
+        revert = _check_flag("revert", self.revert if revert is None else revert)
         m = self.model_.m
         k = m if n_counterfactuals is None else int(n_counterfactuals)
         if not 1 <= k <= m:
@@ -287,6 +300,8 @@ class Lapace:
         usable = self.centroid_valid_[comps] & (target != predicted)[:, None]
         if strategy == "first":
             grid = self._first(X, x, predicted, target, comps, usable, enc_cons, steps, path, search)
+            if revert:
+                grid = self._revert(X, x, target, comps, usable, enc_cons, grid)
         else:
             grid = self._last(X, x, target, comps, cons, enc_cons)
         grid["valid"] &= usable[:, :, None]
@@ -380,15 +395,50 @@ class Lapace:
                 if residual is not None:
                     correction = (residual[q[rest]] * fade[:, None].astype(np.float32), margin * fade, tolerance * fade)
                 points[rest], repaired[rest] = self._realise(z, x[q[rest]], enc_cons, correction)
-            raw = self._to_raw(points, x[q], X.iloc[q])
-            probs = self._predict(raw)
-            t_idx = target[q]
-            valid = probs.argmax(1) == t_idx
-            if enc_cons is not None:
-                valid &= ~enc_cons.violated(points, x[q])
-            return {"points": points, "raw": raw, "proba": probs[np.arange(len(q)), t_idx], "valid": valid, "repaired": repaired}
+            raw, proba, valid = self._judge(points, x[q], X.iloc[q], target[q], enc_cons)
+            return {"points": points, "raw": raw, "proba": proba, "valid": valid, "repaired": repaired}
 
         return realise
+
+    def _judge(self, points, factuals, X, target, enc_cons) -> Tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Raw rows of encoded ``points``, their target probabilities and validity (class and constraints)."""
+        raw = self._to_raw(points, factuals, X)
+        probs = self._predict(raw)
+        valid = probs.argmax(1) == target
+        if enc_cons is not None:
+            valid &= ~enc_cons.violated(points, factuals)
+        return raw, probs[np.arange(len(points)), target], valid
+
+    def _revert(self, X, x, target, comps, usable, enc_cons, grid) -> Dict[str, np.ndarray]:
+        """The first valid point of each usable path with its unneeded changes reverted (``revert=True``)."""
+        n, m = comps.shape
+        step = first_valid_step(grid["valid"] & usable[:, :, None])
+        found = (step >= 0).reshape(-1)
+        rows_q, rows_c = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+        s = np.maximum(step, 0)
+        points = grid["points"][rows_q, rows_c, s].reshape(n * m, -1).copy()
+        proba = grid["proba"][rows_q, rows_c, s].reshape(-1).copy()
+        q = np.repeat(np.arange(n), m)
+        todo = np.flatnonzero(found)
+
+        def evaluate(rows: np.ndarray, candidates: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            qq = q[todo[rows]]
+            _, p, valid = self._judge(candidates, x[qq], X.iloc[qq], target[qq], enc_cons)
+            return valid, p
+
+        reverted = np.zeros(n * m, dtype=int)
+        blocks = feature_blocks(self.encoder_.n_continuous, self.encoder_.groups)
+        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
+        shape = (n, m, 1)
+        return {
+            "points": points.reshape(shape + (-1,)),
+            "raw": self._to_raw(points, x[q], X.iloc[q]),
+            "proba": proba.reshape(shape),
+            "valid": found.reshape(shape),
+            "repaired": grid["repaired"][rows_q, rows_c, s].reshape(shape),
+            "tau": grid["tau"][rows_q, rows_c, s].reshape(shape),
+            "reverted": reverted.reshape(shape),
+        }
 
     def _last(self, X, x, target, comps, cons, enc_cons) -> Dict[str, np.ndarray]:
         n, m = comps.shape
@@ -523,6 +573,7 @@ class Lapace:
             "valid": found.reshape(-1),
             "probability": grid["proba"][rows_q, rows_c, s].reshape(-1),
             "repaired": (grid["repaired"][rows_q, rows_c, s] & found).reshape(-1),
+            "reverted": np.where(found, grid["reverted"][rows_q, rows_c, s], 0).reshape(-1) if "reverted" in grid else 0,
             "rank": rank.reshape(-1),
         })
         raw.loc[~found.reshape(-1), :] = np.nan
@@ -624,7 +675,7 @@ class Lapace:
         """Constructor parameters, as in scikit-learn."""
         names = ("schema", "components_per_class", "latent_dim", "hidden", "epochs", "batch_size", "learning_rate",
                  "continuous_weight", "kl_weight", "n_steps", "path", "search", "sparse_margin", "sparse_tolerance",
-                 "random_state", "device", "n_threads", "verbose")
+                 "revert", "random_state", "device", "n_threads", "verbose")
         return {k: getattr(self, k) for k in names}
 
     def __repr__(self) -> str:
@@ -636,6 +687,12 @@ def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError("%s must be one of %s, got %r" % (name, ", ".join(repr(c) for c in choices), value))
     return value
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError("%s must be True or False, got %r" % (name, value))
+    return bool(value)
 
 
 def _plain(v: Any) -> Any:

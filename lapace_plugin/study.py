@@ -7,8 +7,8 @@ the model family ``--retrained`` times for model-change robustness (:func:`lapac
 and fits ONE :class:`~lapace_plugin.Lapace`, shared by every LAPACE method: the paper's ``lapace-first``
 (latent path, every grid point classified), ``lapace-last`` and ``lapace-constrained`` (the paper's path with
 the schema's constraints), and this package's ``lapace-first-corrected`` (reconstruction-corrected path),
-``lapace-first-sparse`` (corrected, sparsity-aware snapping) and ``lapace-first-fast`` (corrected, fast
-search along the path). Each method then explains the queries, and every metric of
+``lapace-first-sparse`` (corrected, sparsity-aware snapping), ``lapace-first-fast`` (corrected, fast
+search along the path) and ``lapace-first-revert`` (corrected, unneeded changes reverted). Each method then explains the queries, and every metric of
 :mod:`lapace_plugin.metrics` is computed on its output. NNCE, DRCE and RobXCE are this package's
 implementations (:mod:`lapace_plugin.baselines`); the DiCE methods run through the real ``dice-ml``.
 
@@ -45,12 +45,13 @@ from .models import CLASSIFIERS, make_classifier, split
 DEFAULT_DATASETS = ("adult", "compas", "german", "wine", "credit")
 DICE_METHODS = ("dice-random", "dice-genetic", "dice-kdtree")
 LAPACE_METHODS = {  # Lapace.explain settings; the paper's behaviour is spelled out so defaults never change it
-    "lapace-first": dict(strategy="first", path="latent", search="grid"),
-    "lapace-first-corrected": dict(strategy="first", path="corrected", search="grid"),
-    "lapace-first-sparse": dict(strategy="first", path="sparse", search="grid"),
-    "lapace-first-fast": dict(strategy="first", path="corrected", search="fast"),
+    "lapace-first": dict(strategy="first", path="latent", search="grid", revert=False),
+    "lapace-first-corrected": dict(strategy="first", path="corrected", search="grid", revert=False),
+    "lapace-first-sparse": dict(strategy="first", path="sparse", search="grid", revert=False),
+    "lapace-first-fast": dict(strategy="first", path="corrected", search="fast", revert=False),
+    "lapace-first-revert": dict(strategy="first", path="corrected", search="grid", revert=True),
     "lapace-last": dict(strategy="last"),
-    "lapace-constrained": dict(strategy="first", path="latent", search="grid", constraints="schema"),
+    "lapace-constrained": dict(strategy="first", path="latent", search="grid", revert=False, constraints="schema"),
 }
 METHODS = ("nnce", "drce", "robxce") + DICE_METHODS + tuple(LAPACE_METHODS)
 SINGLE_CF_METHODS = ("nnce", "robxce")
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lapace study",
         description=(
             "Comparative study of LAPACE (the paper's lapace-first, lapace-last and lapace-constrained, and this "
-            "package's lapace-first-corrected, lapace-first-sparse and lapace-first-fast) against NNCE, DRCE, RobXCE "
+            "package's lapace-first-corrected, -sparse, -fast and -revert) against NNCE, DRCE, RobXCE "
             "(this package's implementations) and DiCE's random, genetic and kdtree methods (real dice-ml), on the "
             "bundled datasets and the paper's metrics. Writes results.csv, results.md, datasets.csv and figures/."
         ),

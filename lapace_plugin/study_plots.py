@@ -148,7 +148,7 @@ def claims(results: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
                 "lapace-last LOF median best",
             ):
                 row[title] = "n/a"
-        for method in ("lapace-first", "lapace-first-corrected"):
+        for method in ("lapace-first", "lapace-first-corrected", "lapace-first-revert"):
             for metric, label in (("proximity_l1", "proximity"), ("lof_median", "LOF median")):
                 row["%s %s vs NNCE" % (method, label)] = _versus(by, method, "nnce", metric)
         out.append(row)

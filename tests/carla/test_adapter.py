@@ -84,7 +84,7 @@ def test_sklearn_model_wraps_a_fitted_estimator(adult):
 def test_lapace_carla_is_a_recourse_method_with_documented_defaults(adult):
     method = adult.first
     assert isinstance(method, RecourseMethod)
-    defaults = {"strategy": "first", "path": "corrected", "search": "grid", "components_per_class": 5, "n_steps": 20, "random_state": 0}
+    defaults = {"strategy": "first", "path": "corrected", "search": "grid", "revert": False, "components_per_class": 5, "n_steps": 20, "random_state": 0}
     for key, value in defaults.items():
         assert method.hyperparams[key] == value
     assert method.constraints_["immutable"] == ["race", "sex", "native_country"]
@@ -100,6 +100,8 @@ def test_unknown_hyperparameter_is_rejected_with_the_allowed_keys(adult):
         LapaceCarla(adult.model, {"strategy": "middle"})
     with pytest.raises(ValueError, match="path must be one of 'latent', 'corrected', 'sparse'"):
         LapaceCarla(adult.model, {"path": "straight"}, explainer=adult.first.lapace_)
+    with pytest.raises(ValueError, match="revert must be True or False, got 'yes'"):
+        LapaceCarla(adult.model, {"revert": "yes"}, explainer=adult.first.lapace_)
 
 
 def test_corrected_paths_are_closer_to_the_factuals_than_the_papers(adult):

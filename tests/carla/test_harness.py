@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from carla.evaluation import Benchmark
 
+from adapters.carla import LapaceCarla
 from adapters.carla_benchmark import COLUMNS, main
 
 BASELINES = ["Wachter (MSE)", "GrowingSpheres", "CCHVAE", "Face (knn)"]
@@ -75,3 +76,14 @@ def test_command_prints_carla_table(capsys):
     assert code == 0
     for name in ("LAPACE (first)", "LAPACE (last)", "GrowingSpheres", "Success_Rate", "Constraint_Violation"):
         assert name in out
+
+
+def test_reverted_counterfactuals_leave_nothing_redundant_for_carlas_benchmark(adult):
+    plain = Benchmark(adult.model, adult.first, adult.factuals).run_benchmark()
+    method = LapaceCarla(adult.model, {"revert": True}, explainer=adult.first.lapace_)
+    reverted = Benchmark(adult.model, method, adult.factuals).run_benchmark()
+    assert reverted["Success_Rate"].iloc[0] == 1.0
+    assert plain["Redundancy"].mean() > 0
+    assert (reverted["Redundancy"] == 0).all()  # every remaining change is needed, as CARLA counts it
+    assert reverted["Distance_1"].mean() < plain["Distance_1"].mean()
+    assert (reverted["Constraint_Violation"] == 0).all()

@@ -326,12 +326,14 @@ def test_strategy_is_chosen_at_construction_and_overridable_per_call(adult):
         LapaceDice(adult.data, adult.model, explainer=adult.explainer.explainer, strategy="middle")
 
 
-def test_path_and_search_are_chosen_per_call(adult):
+def test_path_search_and_revert_are_chosen_per_call(adult):
     query = adult.queries.iloc[:10]
     kwargs = dict(total_CFs=3, posthoc_sparsity_param=None)
     changed = {}
-    for path, search in (("latent", "grid"), ("corrected", "fast")):
-        cfs = adult.explainer.generate_counterfactuals(query, path=path, search=search, **kwargs)
+    for path, search, revert in (("latent", "grid", False), ("corrected", "fast", False), ("reverted", "grid", True)):
+        cfs = adult.explainer.generate_counterfactuals(
+            query, path="corrected" if revert else path, search=search, revert=revert, **kwargs
+        )
         assert _assert_valid(adult, cfs) > 0
         diffs = []
         for ex, df in _frames(cfs):
@@ -341,6 +343,7 @@ def test_path_and_search_are_chosen_per_call(adult):
                 diffs.append((df[features].astype(str) != base[features].astype(str)).sum(1).mean())
         changed[path] = np.mean(diffs)
     assert changed["corrected"] < changed["latent"], changed  # corrected paths start at the query itself
+    assert changed["reverted"] < changed["corrected"], changed
     with pytest.raises(ValueError, match="path must be one of"):
         adult.explainer.generate_counterfactuals(query, path="straight", **kwargs)
 
