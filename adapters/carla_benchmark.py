@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-METHODS = ("lapace-first", "lapace-last", "wachter", "growing-spheres", "cchvae", "face")
+METHODS = ("lapace-first", "lapace-first-revert", "lapace-last", "wachter", "growing-spheres", "cchvae", "face")
 COLUMNS = [
     "Distance_1",
     "Distance_2",
@@ -69,9 +69,9 @@ def make_methods(
     lapace_params = dict(lapace_params or {})
     shared: Dict[str, Any] = {}
 
-    def lapace(strategy: str) -> Any:
+    def lapace(strategy: str, **extra: Any) -> Any:
         # "first" and "last" select different points on the same latent paths: fit the L-GMVAE once
-        method = LapaceCarla(model, dict(lapace_params, strategy=strategy), explainer=shared.get("fit"))
+        method = LapaceCarla(model, dict(lapace_params, strategy=strategy, **extra), explainer=shared.get("fit"))
         shared["fit"] = method.lapace_
         return method
 
@@ -79,6 +79,7 @@ def make_methods(
     name = getattr(model.data, "name", "custom")
     table: Dict[str, Tuple[str, Callable[[], Any]]] = {
         "lapace-first": ("LAPACE (first)", lambda: lapace("first")),
+        "lapace-first-revert": ("LAPACE (first, revert)", lambda: lapace("first", revert=True)),
         "lapace-last": ("LAPACE (last)", lambda: lapace("last")),
         # 0.0.5's default BCE loss crashes (IndexError on a float index tensor); MSE towards class 1 works
         "wachter": ("Wachter (MSE)", lambda: Wachter(model, {"loss_type": "MSE", "y_target": [1]})),

@@ -67,20 +67,27 @@ class CountingClassifier:
         return self.predict_proba(X)
 
 
-def compare_searches(explainer: Lapace, queries, target: int, path: str, repeats: int) -> dict:
-    """Grid against fast search on the same paths: time, classified rows per query and agreement."""
+def counted_explain(explainer: Lapace, queries, repeats: int, **settings) -> Tuple[float, float, object]:
+    """Best time of ``explain(queries, **settings)``, classified rows per query, and the explanation."""
     counter = CountingClassifier(explainer.predict_proba_)
     explainer.predict_proba_ = counter
-    out = {}
     try:
-        for search in ("grid", "fast"):
-            run = lambda: explainer.explain(queries, target_class=target, path=path, search=search)  # noqa: E731
-            out[search + "_s"] = best_time(run, repeats)
-            counter.rows = 0
-            out[search] = run()
-            out[search + "_rows"] = counter.rows / len(queries)
+        run = lambda: explainer.explain(queries, **settings)  # noqa: E731
+        seconds = best_time(run, repeats)
+        counter.rows = 0
+        result = run()
     finally:
         explainer.predict_proba_ = counter.predict_proba
+    return seconds, counter.rows / len(queries), result
+
+
+def compare_searches(explainer: Lapace, queries, target: int, path: str, repeats: int) -> dict:
+    """Grid against fast search on the same paths: time, classified rows per query and agreement."""
+    out = {}
+    for search in ("grid", "fast"):
+        out[search + "_s"], out[search + "_rows"], out[search] = counted_explain(
+            explainer, queries, repeats, target_class=target, path=path, search=search
+        )
     grid, fast = (out[k].to_frame().set_index(["query", "component"]) for k in ("grid", "fast"))
     cols = list(explainer.schema_.features) + ["valid"]
     same = (grid[cols].fillna(-1).astype(str) == fast[cols].fillna(-1).astype(str)).all(axis=1)
@@ -124,8 +131,20 @@ def main(argv: Optional[List[str]] = None) -> int:
               "%.1f%% a later one; coverage %.3f (grid) / %.3f (fast)"
               % (c["grid_rows"] / c["fast_rows"], c["fast_s"] / c["grid_s"], 100 * c["identical"], 100 * c["later"],
                  c["grid"].coverage, c["fast"].coverage))
+    revert_s, revert_rows, reverted = counted_explain(explainer, queries, args.repeats, target_class=target, revert=True)
+    plain = explainer.explain(queries, target_class=target).counterfactuals
+    print("explain first, path=%-9s revert=True %8.3f s  = %.2fx floor, %.5f s/query, %6.1f classified rows/query; "
+          "features changed per counterfactual %.2f -> %.2f"
+          % (explainer.path, revert_s, revert_s / floor_s, revert_s / len(queries), revert_rows,
+             _changed(plain, queries), _changed(reverted.counterfactuals, queries)))
     print("explain last:                            %8.3f s  = %.3fx floor, %.5f s/query" % (last_s, last_s / floor_s, last_s / len(queries)))
     for search, secs in cons_s.items():
         print("explain first with the schema's constraints, path=%s search=%-4s %6.3f s  = %.2fx floor"
               % (explainer.path, search, secs, secs / floor_s))
     return 0
+
+
+def _changed(counterfactuals, queries) -> float:
+    """Mean number of features a counterfactual changes."""
+    factuals = queries.loc[counterfactuals.index.get_level_values("query"), counterfactuals.columns]
+    return float((counterfactuals.to_numpy() != factuals.to_numpy()).sum(1).mean())

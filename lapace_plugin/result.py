@@ -56,8 +56,8 @@ class Explanation:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (query, target component) path: ``query, component, tau, valid, probability,
-        repaired, rank`` (-1 when not returned) and the selected point's features (NaN when the path found
-        no valid point)."""
+        repaired, reverted, rank`` (-1 when not returned) and the selected point's features (NaN when the path
+        found no valid point). ``reverted`` counts the features ``revert=True`` set back to the query's values."""
         return self._selections.drop(columns=["order"]).reset_index(drop=True)
 
     @property

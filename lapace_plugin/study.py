@@ -19,7 +19,7 @@ without ``dice-ml`` are reported ``not installed``. No method is ever dropped fr
 
 Outputs in ``--out``: ``results.csv`` (one row per dataset x method), ``results.md`` (rounded tables and
 a check of the paper's claims), ``datasets.csv`` (per-dataset facts: accuracy, fit time, centroid
-validity), ``figures/<dataset>.png`` (one bar chart per metric) and ``counterfactuals/<dataset>/<method>.csv``.
+validity, and the queries' own median LOF among their target class's training rows), ``figures/<dataset>.png`` (one bar chart per metric) and ``counterfactuals/<dataset>/<method>.csv``.
 
 Run ``lapace study --help`` for the options.
 """
@@ -74,6 +74,7 @@ METRIC_COLUMNS = (
 )
 COLUMNS = ("dataset", "method", "status", "n_queries", "n_counterfactuals") + METRIC_COLUMNS + ("fit_time", "centroid_validity")
 INPUT_SIGMA = 0.1
+QUERY_ROWS = "(queries)"  # lof_rows' key for the queries' own LOF
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -465,13 +466,16 @@ def evaluate(method: Method, run: Run, progress: bool) -> Dict[str, Any]:
 
 
 def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float]]:
-    """``(median, mean)`` LOF per method, with one LOF model per target class shared by all methods."""
-    frames = []
+    """``(median, mean)`` LOF per method, with one LOF model per target class shared by all methods.
+
+    The queries themselves are scored too, under ``QUERY_ROWS``: how plausible the unchanged input already is
+    among the training rows of its target class, the level a counterfactual that changes little stays near.
+    """
+    queries = setup.queries.reset_index(drop=True).assign(query=setup.queries.index, rank=0, _method=QUERY_ROWS)
+    frames = [queries]
     for name, run in runs.items():
         if len(run.counterfactuals):
             frames.append(run.counterfactuals.reset_index().assign(_method=name))
-    if not frames:
-        return {}
     allcfs = pd.concat(frames, ignore_index=True)
     scores = metrics.lof_scores(setup.schema, allcfs, setup.X_train, setup.proba, setup.targets, train_pred=setup.train_pred)
     out = {}
@@ -526,7 +530,9 @@ def run_dataset(name: str, args: argparse.Namespace, progress: bool = True) -> T
     for row in rows:
         if row["method"] in lof:
             row["lof_median"], row["lof_mean"] = lof[row["method"]]
-    return rows, setup.info()
+    info = setup.info()
+    info["query_lof_median"] = lof.get(QUERY_ROWS, (np.nan,))[0]
+    return rows, info
 
 
 def run_study(args: argparse.Namespace) -> Tuple[pd.DataFrame, pd.DataFrame]:

@@ -96,6 +96,7 @@ def test_counterfactual_counts_follow_k_and_lapace_rows_share_one_fit(tiny_study
     assert np.isnan(results.loc["nnce", "centroid_validity"])
     info = pd.read_csv(os.path.join(tiny_study, "datasets.csv"))
     assert info.loc[0, "n_train"] == 2500 and info.loc[0, "n_queries"] == 5
+    assert info.loc[0, "query_lof_median"] > 0.5  # the unchanged queries scored by the same LOF models
 
 
 def test_timeouts_failures_and_missing_dice_are_reported_not_dropped(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
