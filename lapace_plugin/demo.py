@@ -34,6 +34,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="maximum L-GMVAE epochs (default: chosen from data size)")
     parser.add_argument("--no-constraints", action="store_true",
                         help="ignore the dataset's immutable and monotone features (default: respect them)")
+    parser.add_argument("--revert", action="store_true",
+                        help="set each 'first' counterfactual's unneeded changes back to the individual's values "
+                             "(fewer changes, nearer the decision boundary; default: off)")
     parser.add_argument("--show", type=int, default=3, help="individuals whose recourse is printed (default: 3)")
     return parser.parse_args(argv)
 
@@ -72,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary = []
     for strategy in ("first", "last"):
         t = time.time()
-        res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints)
+        res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert)
         seconds = time.time() - t
         results[strategy] = res
         summary.append(_summarise(strategy, res, seconds, model, ds, constraints))

@@ -3,9 +3,9 @@
 A point found on a latent path usually changes more features than the classifier needs. Each round
 tries, for every counterfactual at once, every feature it still changes set back to the input's value,
 in one batched ``evaluate`` call; each counterfactual keeps the single reversion that leaves it valid
-with the highest target probability, and drops out once no reversion keeps it valid. At most one round
-per feature, so a counterfactual is never farther from its input than before, and every returned point
-was evaluated valid.
+with the highest target probability, and drops out once no reversion keeps it valid. A round reverts at
+most one feature per counterfactual, so there are at most as many reverting rounds as features; a
+counterfactual is never farther from its input than before, and every returned point was evaluated valid.
 """
 
 from __future__ import annotations
