@@ -57,7 +57,6 @@ except ImportError as exc:  # pragma: no cover - exercised only outside the CARL
     ) from exc
 
 from lapace_plugin import FeatureSchema, Lapace
-from lapace_plugin.explainer import PATHS, SEARCHES, STRATEGIES
 
 __all__ = [
     "TabularData",

@@ -11,7 +11,7 @@ import numpy as np
 from . import datasets
 from .explainer import Lapace
 from .models import make_classifier, split
-from .paths import decode, interpolate
+from .paths import interpolate
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,10 +47,12 @@ def floor_work(explainer: Lapace, queries, target: int) -> Tuple[int, Callable[[
     z_x = explainer.transform(queries)
     comps = target * m + np.arange(m)
     ends = np.broadcast_to(explainer.centroid_latents_[comps], (len(queries), m, explainer.latent_dim))
-    z = interpolate(z_x, ends, np.linspace(0, 1, steps + 1)).reshape(-1, explainer.latent_dim)
+    taus = np.linspace(0, 1, steps + 1).reshape(1, 1, -1, 1)
+    z = interpolate(z_x[:, None, None, :], ends[:, :, None, :], taus).reshape(-1, explainer.latent_dim)
+    space = explainer._space()
 
     def run() -> object:
-        points = explainer.encoder_.snap(decode(explainer.model_, z, explainer.device_))
+        points = explainer.encoder_.snap(space.decode(z))
         return explainer.predict_proba_(explainer.encoder_.decode(points))
 
     return len(z), run

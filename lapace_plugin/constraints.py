@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 import torch
 
+from .distance import span
 from .encoding import TabularEncoder
 from .schema import FeatureSchema
+
+KINDS = ("immutable", "increase", "decrease", "range", "category")
+"""Kinds of constraint, the columns of :meth:`Constraints.violations_by_kind`."""
+
+CHANGE_TOL = 1e-6
+"""Share of a numeric feature's range within which a value counts as unchanged (or inside a bound)."""
 
 
 class Constraints:
@@ -55,11 +62,13 @@ class Constraints:
         )
 
     @classmethod
-    def coerce(cls, value: Union[None, str, Mapping[str, Any], "Constraints"], schema: FeatureSchema) -> Optional["Constraints"]:
-        """Turn ``None``, ``"schema"``, a dict or a ``Constraints`` into a checked ``Constraints`` (or ``None``)."""
+    def coerce(cls, value: Union[None, str, Mapping[str, Any], "Constraints", FeatureSchema], schema: FeatureSchema) -> Optional["Constraints"]:
+        """Turn ``None``, ``"schema"``, a schema, a dict or a ``Constraints`` into a checked ``Constraints`` (or ``None``)."""
         if value is None:
             return None
-        if isinstance(value, str):
+        if isinstance(value, FeatureSchema):
+            value = cls.from_schema(value)
+        elif isinstance(value, str):
             if value != "schema":
                 raise ValueError("constraints must be None, 'schema', a dict or a Constraints; got %r" % value)
             value = cls.from_schema(schema)
@@ -110,34 +119,61 @@ class Constraints:
         """Features whose factual value changes the constrained result (immutable and monotone)."""
         return list(dict.fromkeys(self.immutable + self.increase + self.decrease))
 
-    def violations(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> pd.DataFrame:
+    def violations(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, schema: Optional[FeatureSchema] = None) -> pd.DataFrame:
         """Boolean frame (rows of ``counterfactuals``, one column per constrained feature): True where broken.
 
-        ``factuals`` must be aligned row by row with ``counterfactuals``.
+        ``factuals`` must be aligned row by row with ``counterfactuals``. This is the one constraint checker of the
+        package: the explainer judges every candidate with it, and so do the metrics and the adapters. Numeric values
+        may differ by :data:`CHANGE_TOL` of the feature's range (``schema``; an absolute ``CHANGE_TOL`` without it).
         """
-        f = factuals.reset_index(drop=True)
-        c = counterfactuals.reset_index(drop=True)
         out: Dict[str, np.ndarray] = {}
-        tol = 1e-9
+        for _, name, broken in self._checks(factuals, counterfactuals, schema):
+            out[name] = out.get(name, np.zeros(len(counterfactuals), dtype=bool)) | broken
+        return pd.DataFrame(out, index=counterfactuals.index, columns=list(out))
 
-        def add(name: str, broken: np.ndarray) -> None:
-            out[name] = out.get(name, np.zeros(len(c), dtype=bool)) | np.asarray(broken, dtype=bool)
+    def violations_by_kind(
+        self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, schema: Optional[FeatureSchema] = None
+    ) -> pd.DataFrame:
+        """Like :meth:`violations`, with one column per kind of constraint (:data:`KINDS`)."""
+        out = {kind: np.zeros(len(counterfactuals), dtype=bool) for kind in KINDS}
+        for kind, _, broken in self._checks(factuals, counterfactuals, schema):
+            out[kind] |= broken
+        return pd.DataFrame(out, index=counterfactuals.index, columns=list(KINDS))
+
+    def broken(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, schema: Optional[FeatureSchema] = None) -> np.ndarray:
+        """Per counterfactual row, whether it breaks any constraint."""
+        out = np.zeros(len(counterfactuals), dtype=bool)
+        for _, _, broken in self._checks(factuals, counterfactuals, schema):
+            out |= broken
+        return out
+
+    def _checks(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, schema: Optional[FeatureSchema]) -> Iterator[Tuple[str, str, np.ndarray]]:
+        """``(kind, feature, broken rows)`` for every declared constraint."""
+        if len(factuals) != len(counterfactuals):
+            raise ValueError("factuals (%d rows) must be aligned with counterfactuals (%d rows)" % (len(factuals), len(counterfactuals)))
+
+        def tol(name: str) -> float:
+            return CHANGE_TOL * span(schema, name) if schema is not None and name in schema.ranges else CHANGE_TOL
+
+        def numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+            return np.asarray(frame[name].to_numpy(), dtype=float)
 
         for name in self.immutable:
-            if pd.api.types.is_numeric_dtype(c[name]) and pd.api.types.is_numeric_dtype(f[name]):
-                add(name, np.abs(c[name].to_numpy(float) - f[name].to_numpy(float)) > tol)
+            a, b = factuals[name], counterfactuals[name]
+            categorical = schema is not None and name in schema.categorical
+            if categorical or not (pd.api.types.is_numeric_dtype(a.dtype) and pd.api.types.is_numeric_dtype(b.dtype)):
+                yield "immutable", name, np.asarray(a.to_numpy(), dtype=object) != np.asarray(b.to_numpy(), dtype=object)
             else:
-                add(name, c[name].to_numpy() != f[name].to_numpy())
+                yield "immutable", name, np.abs(numbers(counterfactuals, name) - numbers(factuals, name)) > tol(name)
         for name in self.increase:
-            add(name, c[name].to_numpy(float) < f[name].to_numpy(float) - tol)
+            yield "increase", name, numbers(counterfactuals, name) < numbers(factuals, name) - tol(name)
         for name in self.decrease:
-            add(name, c[name].to_numpy(float) > f[name].to_numpy(float) + tol)
+            yield "decrease", name, numbers(counterfactuals, name) > numbers(factuals, name) + tol(name)
         for name, (lo, hi) in self.ranges.items():
-            v = c[name].to_numpy(float)
-            add(name, (v < lo - tol) | (v > hi + tol))
+            v = numbers(counterfactuals, name)
+            yield "range", name, (v < lo - tol(name)) | (v > hi + tol(name))
         for name, allowed in self.categories.items():
-            add(name, ~c[name].isin(allowed).to_numpy())
-        return pd.DataFrame(out, index=counterfactuals.index)
+            yield "category", name, ~pd.Series(counterfactuals[name].to_numpy()).isin(list(allowed)).to_numpy()
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -184,8 +220,12 @@ class EncodedConstraints:
                 if cat not in allowed:
                     self.forbidden[sl.start + i] = True
 
-    def violated(self, points: np.ndarray, factuals: np.ndarray) -> np.ndarray:
-        """Rows of snapped encoded ``points (N, D)`` that break a constraint against ``factuals (N, D)``."""
+    def needs_repair(self, points: np.ndarray, factuals: np.ndarray) -> np.ndarray:
+        """Rows of snapped encoded ``points (N, D)`` whose decoding breaks a constraint against ``factuals (N, D)``.
+
+        This decides which decoded points get gradient repair; whether a returned row respects the constraints is
+        judged on raw rows by :meth:`Constraints.violations`.
+        """
         tol = 1e-6
         bad = np.zeros(len(points), dtype=bool)
         for j in self.immutable_cont:

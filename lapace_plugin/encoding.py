@@ -93,11 +93,17 @@ class TabularEncoder:
         return ((raw - self._lo) / self._span).astype(np.float32)
 
     def category_codes(self, arr: np.ndarray) -> np.ndarray:
-        """Argmax category index per categorical group, shape ``(n, n_groups)``."""
-        codes = np.zeros((len(arr), len(self.groups)), dtype=np.int64)
+        """Argmax category index per categorical group, shape ``(..., n_groups)``."""
+        arr = np.asarray(arr)
+        codes = np.zeros(arr.shape[:-1] + (len(self.groups),), dtype=np.int64)
         for j, (_, sl) in enumerate(self.groups):
-            codes[:, j] = np.asarray(arr)[:, sl].argmax(axis=1)
+            codes[..., j] = arr[..., sl].argmax(axis=-1)
         return codes
+
+    def parts(self, arr: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Snapped encoded rows ``(..., width)`` as :mod:`lapace_plugin.distance` parts: (scaled numbers, codes)."""
+        arr = np.asarray(arr)
+        return arr[..., : self.n_continuous], self.category_codes(arr)
 
     def decode(self, arr: np.ndarray, index: object = None) -> pd.DataFrame:
         """Any encoded matrix -> raw DataFrame with the schema's column order and dtypes."""

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 MODEL_FILE = "weights.npz"
+NOT_SAVED = ("schema", "device")  # saved separately (the schema) or chosen at load time (the device)
 META_FILE = "lapace.json"
 
 
@@ -23,7 +24,7 @@ def save(explainer: Any, path: str) -> None:
         "centroid_valid": explainer.centroid_valid_,
     })
     np.savez(os.path.join(path, MODEL_FILE), **arrays)
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in explainer.get_params().items() if k not in ("schema", "device")}
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in explainer.get_params().items() if k not in NOT_SAVED}
     meta = {
         "format": 1,
         "params": params,

@@ -25,6 +25,9 @@ class Explanation:
         ``{query label: reason}`` for every query without a valid counterfactual.
     strategy, n_repaired
         The selection strategy, and how many selected candidates needed constraint repair.
+    meta
+        The settings the explanation was made with (strategy, number of counterfactuals, path resolution, path
+        kind, search, reversion, constraints), as alibi's ``Explanation.meta``.
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class Explanation:
         strategy: str,
         paths: Callable[[], pd.DataFrame],
         restore_dtypes: Callable[[pd.DataFrame], pd.DataFrame],
+        meta: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.queries = queries
         self.predicted_class = predicted_class
@@ -45,6 +49,7 @@ class Explanation:
         self.classes = classes
         self.failures = failures
         self.strategy = strategy
+        self.meta: Dict[str, Any] = dict(meta or {})
         self._selections = selections
         self._paths_fn = paths
         self._paths: Optional[pd.DataFrame] = None
@@ -92,6 +97,7 @@ class Explanation:
         queries = queries.rename(columns={queries.columns[0]: "query"})
         payload = {
             "strategy": self.strategy,
+            "meta": self.meta,
             "classes": [_plain(c) for c in self.classes],
             "queries": records(queries),
             "predicted_class": [int(c) for c in self.predicted_class],

@@ -1,4 +1,8 @@
-"""Finding the first valid point of many paths with few classifier calls: a coarse scan, then bisection.
+"""Searches: how the first valid point of each path is found.
+
+``"grid"`` (:class:`GridSearch`) classifies every point of every path in one classifier call, as in the paper.
+``"fast"`` (:class:`FastSearch`) finds it with few classifier calls: a coarse scan, then bisection
+(:func:`first_valid_fast`). A new search is one class here plus one line in :data:`SEARCHES`.
 
 The exhaustive search classifies every one of a path's ``S`` grid points. Along a LAPACE path the target
 probability rises towards the centroid, so the valid points are usually a suffix of the grid. The fast
@@ -14,9 +18,15 @@ coarse point; a valid island that lies wholly between two invalid coarse points 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
+
+from .batch import Candidates, Points
+from .registry import Registry
+
+if TYPE_CHECKING:  # the searches only call the walk they are given
+    from .paths import PathWalk
 
 Evaluate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -73,3 +83,53 @@ def first_valid_fast(
         ok = evaluate(gap, mid)
         found[gap[ok]] = mid[ok]
         below[gap[~ok]] = mid[~ok]
+
+
+class GridSearch:
+    """Classify every one of the ``n_steps + 1`` points of every path, in one classifier call."""
+
+    def run(self, walk: "PathWalk") -> Candidates:
+        """Candidates ``(n, m, n_steps + 1)``: every point of every path."""
+        n, m = walk.batch.components.shape
+        s = len(walk.taus)
+        points = walk(np.repeat(np.arange(n * m), s), np.tile(np.arange(s), n * m))
+        return Candidates.of(points, (n, m, s), walk.taus)
+
+
+class FastSearch:
+    """The first valid point of each usable path by coarse scan and bisection (:func:`first_valid_fast`)."""
+
+    def run(self, walk: "PathWalk") -> Candidates:
+        """Candidates ``(n, m, 1)``: the first valid point found on each usable path (the query where none)."""
+        batch, space, taus = walk.batch, walk.space, walk.taus
+        n, m = batch.components.shape
+        x = batch.encoded
+        ends = batch.components.reshape(-1)
+        q = np.repeat(np.arange(n), m)
+        points = x[q].copy()
+        proba = np.zeros(n * m)
+        repaired = np.zeros(n * m, dtype=bool)
+        todo = np.flatnonzero(batch.usable.reshape(-1))
+        end_valid = None
+        if batch.compiled is None:  # the path ends at its decoded centroid, valid for every usable path
+            points[todo] = space.centroids.points[ends[todo]]
+            proba[todo] = space.centroids.proba[ends[todo], ends[todo] // m]
+            end_valid = np.ones(len(todo), dtype=bool)
+
+        def evaluate(sub: np.ndarray, steps: np.ndarray) -> np.ndarray:
+            out = walk(todo[sub], steps)
+            ok = out.valid
+            hit = todo[sub[ok]]
+            points[hit], proba[hit], repaired[hit] = out.encoded[ok], out.proba[ok], out.repaired[ok]
+            return ok
+
+        start = 1 if walk.starts_at_input else 0  # a path that starts at the query itself is never valid there
+        found = np.full(n * m, -1)
+        found[todo] = first_valid_fast(evaluate, len(todo), len(taus), start=start, end_valid=end_valid)
+        points[found < 0] = x[q[found < 0]]
+        raw = space.to_raw(points, x[q], batch.raw.iloc[q])
+        chosen = Points(encoded=points, raw=raw, proba=proba, valid=found >= 0, repaired=repaired)
+        return Candidates.of(chosen, (n, m, 1), taus[np.maximum(found, 0)].reshape(n, m, 1))
+
+
+SEARCHES = Registry("search", ("grid", GridSearch), ("fast", FastSearch))

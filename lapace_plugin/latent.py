@@ -1,0 +1,227 @@
+"""The fitted L-GMVAE as a space of rows: decode latent points, realise them as valid rows, judge them.
+
+``realise`` turns latent points into snapped encoded rows (decode, optional path correction, gradient repair of
+constraint violations, hard projection); ``judge`` turns those into raw rows and asks the classifier and the
+constraint checker which are valid counterfactuals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .batch import Points
+from .constraints import Constraints, EncodedConstraints
+from .encoding import TabularEncoder
+from .lgmvae import LGMVAE
+
+DECODE_CHUNK = 65536
+Predict = Callable[[pd.DataFrame], np.ndarray]
+
+
+class Correction(NamedTuple):
+    """Per-row correction of decoded points (corrected and sparse paths).
+
+    ``offset (N, D)`` is added to the decoder's output before snapping; a continuous value within ``tolerance (N,)``
+    (scaled units) of the factual's, or a category within ``margin (N,)`` of the factual's, keeps the factual's value
+    (:meth:`TabularEncoder.snap_near`).
+    """
+
+    offset: np.ndarray
+    margin: np.ndarray
+    tolerance: np.ndarray
+
+
+class Centroids(NamedTuple):
+    """The decoded centroids of the K = L * m components."""
+
+    points: np.ndarray  # (K, D) snapped decoded centroids
+    proba: np.ndarray  # (K, L) classifier probabilities
+    valid: np.ndarray  # (K,) assigned to their own class
+    raw: pd.DataFrame  # (K rows) raw decoded centroids, indexed by component name
+
+
+class LatentSpace:
+    """Decode, realise and judge latent points of a fitted L-GMVAE.
+
+    Parameters
+    ----------
+    model, encoder, device
+        The fitted network, the row encoder and the torch device.
+    predict
+        The classifier: raw frame -> probabilities ``(N, L)``, checked.
+    centroids
+        The decoded centroids (``None`` while they are being settled).
+    classes
+        Class labels of the probability columns.
+    projections
+        Cache of centroids projected onto constraints (the ``last`` strategy), shared across calls.
+    """
+
+    def __init__(
+        self,
+        model: LGMVAE,
+        encoder: TabularEncoder,
+        device: torch.device,
+        predict: Predict,
+        centroids: Optional[Centroids] = None,
+        classes: Sequence[Any] = (),
+        projections: Optional[Dict[Any, Tuple[Any, ...]]] = None,
+    ) -> None:
+        self.model, self.encoder, self.device, self.predict = model, encoder, device, predict
+        self.schema = encoder.schema
+        self.centroids = centroids
+        self.classes = list(classes)
+        self.names = ["%s/%d" % (classes[k // model.m], k % model.m) for k in range(model.n_components)]
+        self.projections = {} if projections is None else projections
+
+    @property
+    def m(self) -> int:
+        return self.model.m
+
+    @property
+    def mu(self) -> np.ndarray:
+        """Latent centroids ``(K, latent_dim)``."""
+        return self.model.prior_mean.detach().cpu().numpy()
+
+    # ------------------------------------------------------------------ network
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Decoder probabilities for latent points ``z (N, L)``, in chunks; returns ``(N, D)`` float32."""
+        out = np.empty((len(z), self.model.input_dim), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(z), DECODE_CHUNK):
+                zt = torch.as_tensor(z[start : start + DECODE_CHUNK], device=self.device)
+                out[start : start + DECODE_CHUNK] = self.model.decode(zt).cpu().numpy()
+        return out
+
+    def latent_means(self, x: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """``z_x (N, latent_dim)`` and the most responsible component ``(N,)`` of encoded rows with labels."""
+        zs, cs = [], []
+        with torch.no_grad():
+            for start in range(0, len(x), DECODE_CHUNK):
+                xt = torch.as_tensor(x[start : start + DECODE_CHUNK], device=self.device)
+                yt = torch.as_tensor(labels[start : start + DECODE_CHUNK], dtype=torch.long, device=self.device)
+                z, c = self.model.latent_mean(xt, yt)
+                zs.append(z.cpu().numpy())
+                cs.append(c.cpu().numpy())
+        return np.concatenate(zs), np.concatenate(cs)
+
+    def decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Snapped decodings ``(N, D)`` of latent points and their probabilities ``(N, L)``."""
+        points = self.encoder.snap(self.decode(z.astype(np.float32)))
+        return points, self.predict(self.encoder.decode(points))
+
+    # ------------------------------------------------------------------ rows
+    def realise(
+        self,
+        z: np.ndarray,
+        factuals: np.ndarray,
+        compiled: Optional[EncodedConstraints] = None,
+        correction: Optional[Correction] = None,
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Latent points ``(N, L)`` -> snapped encoded rows ``(N, D)`` and whether each needed repair ``(N,)``.
+
+        The decoding (plus ``correction.offset``) is snapped; with constraints, points whose snapped decoding breaks
+        them are first moved by gradient steps (:func:`repair`), then every point is hard-projected.
+        """
+        decoded = self.decode(z.astype(np.float32))
+        offset = None
+        snap = self.encoder.snap
+        if correction is not None:
+            offset, margin, tolerance = correction
+            decoded += offset
+
+            def snap(arr: np.ndarray) -> np.ndarray:
+                return self.encoder.snap_near(arr, factuals, margin, tolerance)
+
+        if compiled is None:
+            return snap(decoded), np.zeros(len(z), dtype=bool)
+        broken = compiled.needs_repair(snap(decoded), factuals)
+        if broken.any():
+            decoded[broken] = repair(
+                self.model, z[broken].astype(np.float32), factuals[broken], compiled, self.device,
+                offset=None if offset is None else offset[broken],
+            )
+        return compiled.project(decoded, factuals, snap), broken
+
+    def to_raw(self, points: np.ndarray, factuals: np.ndarray, raw_factuals: pd.DataFrame, features: Optional[List[str]] = None) -> pd.DataFrame:
+        """Raw rows of encoded ``points``; continuous values equal to the factual's keep its exact raw value.
+
+        ``features`` limits that to some continuous features (default: all).
+        """
+        raw = self.encoder.decode(points)
+        cont = self.schema.continuous if features is None else [f for f in features if f in self.schema.continuous]
+        for name in cont:
+            j = self.schema.continuous.index(name)
+            same = points[:, j] == factuals[:, j]
+            if same.any():
+                values = raw[name].to_numpy().copy()
+                values[same] = raw_factuals[name].to_numpy()[same]
+                raw[name] = values
+        return self.encoder.restore_dtypes(raw)
+
+    def judge(
+        self,
+        points: np.ndarray,
+        factuals: np.ndarray,
+        raw_factuals: pd.DataFrame,
+        target: np.ndarray,
+        constraints: Optional[Constraints],
+        repaired: Optional[np.ndarray] = None,
+    ) -> Points:
+        """Raw rows of encoded ``points (N, D)``, their target probability and validity (class and constraints)."""
+        raw = self.to_raw(points, factuals, raw_factuals)
+        return self.judge_raw(points, raw, raw_factuals, target, constraints, repaired)
+
+    def judge_raw(
+        self,
+        points: np.ndarray,
+        raw: pd.DataFrame,
+        raw_factuals: pd.DataFrame,
+        target: np.ndarray,
+        constraints: Optional[Constraints],
+        repaired: Optional[np.ndarray] = None,
+    ) -> Points:
+        """Like :meth:`judge` for raw rows already built."""
+        probs = self.predict(raw)
+        valid = probs.argmax(1) == target
+        if constraints is not None:
+            valid &= ~constraints.broken(raw_factuals, raw, self.schema)
+        return Points(
+            encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=valid,
+            repaired=np.zeros(len(points), dtype=bool) if repaired is None else repaired,
+        )
+
+
+def repair(
+    model: LGMVAE,
+    z: np.ndarray,
+    factuals: np.ndarray,
+    constraints: EncodedConstraints,
+    device: torch.device,
+    steps: int = 25,
+    learning_rate: float = 0.05,
+    pull: float = 0.1,
+    offset: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Gradient steps on latent points so their decodings satisfy the constraints; returns decoded ``(N, D)``.
+
+    Minimises ``penalty(Dec(z) + offset, factual) + pull * ||z - z0||^2`` from ``z0 = z`` (``offset``: the
+    reconstruction correction of corrected paths, zero by default) and returns ``Dec(z) + offset``. The
+    caller still hard-projects the result, so the constraints hold exactly afterwards.
+    """
+    z0 = torch.as_tensor(z, device=device)
+    f = torch.as_tensor(factuals, device=device)
+    shift = torch.as_tensor(offset if offset is not None else np.zeros_like(factuals), device=device)
+    zv = z0.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([zv], lr=learning_rate)
+    for _ in range(steps):
+        loss = constraints.penalty(model.decode(zv) + shift, f).sum() + pull * ((zv - z0) ** 2).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        return (model.decode(zv) + shift).cpu().numpy()

@@ -1,0 +1,204 @@
+"""The one table of ``Lapace``'s parameters: defaults, rules and documentation.
+
+Modelled on scikit-learn's ``_parameter_constraints``: each parameter has a default and a rule that checks a value
+and names the parameter in its error. The table feeds ``Lapace``'s validation and ``get_params``, persistence and the
+adapters' defaults (CARLA's hyperparameters), so a new parameter is one line here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any, Dict, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from .paths import PATH_KINDS
+from .registry import Registry
+from .schema import FeatureSchema
+from .search import SEARCHES
+
+
+class Rule:
+    """Checks one parameter's value; ``check`` returns the value as stored or raises naming the parameter."""
+
+    def check(self, name: str, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class Integer(Rule):
+    """An integer (not a bool, not a float such as 2.7 or 3.0, not a string) in ``[low, high]``."""
+
+    def __init__(self, low: int, high: Optional[int] = None) -> None:
+        self.low, self.high = low, high
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError("%s must be an integer, got %r (%s)" % (name, value, type(value).__name__))
+        if value < self.low or (self.high is not None and value > self.high):
+            bounds = "at least %d" % self.low if self.high is None else "between %d and %d" % (self.low, self.high)
+            raise ValueError("%s must be %s, got %r" % (name, bounds, value))
+        return int(value)
+
+
+class Real(Rule):
+    """A finite real number in ``[low, high)`` (``high_open``) or ``[low, high]``; ``low_open`` excludes ``low``."""
+
+    def __init__(self, low: float, high: float, low_open: bool = False, high_open: bool = False) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError("%s must be a number, got %r (%s)" % (name, value, type(value).__name__))
+        v = float(value)
+        low_ok = v > self.low if self.low_open else v >= self.low
+        high_ok = v < self.high if self.high_open else v <= self.high
+        if not (math.isfinite(v) and low_ok and high_ok):
+            raise ValueError(
+                "%s must be in %s%g, %g%s, got %r"
+                % (name, "(" if self.low_open else "[", self.low, self.high, ")" if self.high_open else "]", value)
+            )
+        return value
+
+
+class Options(Rule):
+    """One of a registry's names."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def check(self, name: str, value: Any) -> Any:
+        return self.registry.check(value)
+
+
+class Flag(Rule):
+    """``True`` or ``False`` (numpy booleans too; not 0, 1 or strings)."""
+
+    def check(self, name: str, value: Any) -> Any:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError("%s must be True or False, got %r" % (name, value))
+        return bool(value)
+
+
+class Nullable(Rule):
+    """``None`` or a value the inner rule accepts."""
+
+    def __init__(self, inner: Rule) -> None:
+        self.inner = inner
+
+    def check(self, name: str, value: Any) -> Any:
+        return None if value is None else self.inner.check(name, value)
+
+
+class Widths(Rule):
+    """A non-empty sequence of layer widths, each an integer in ``[1, high]``."""
+
+    def __init__(self, high: int, max_layers: int) -> None:
+        self.width, self.max_layers = Integer(1, high), max_layers
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not 1 <= len(value) <= self.max_layers:
+            raise ValueError("%s must be a sequence of 1 to %d layer widths, got %r" % (name, self.max_layers, value))
+        for v in value:
+            self.width.check(name + " width", v)
+        return value
+
+
+class Schema(Rule):
+    """``None`` (inferred at fit) or a :class:`~lapace_plugin.schema.FeatureSchema`."""
+
+    def check(self, name: str, value: Any) -> Any:
+        if value is not None and not isinstance(value, FeatureSchema):
+            raise TypeError("%s must be a FeatureSchema or None, got %s" % (name, type(value).__name__))
+        return value
+
+
+class Device(Rule):
+    """A torch device: a name such as ``"cpu"`` or ``"cuda:0"``, or a ``torch.device``."""
+
+    def check(self, name: str, value: Any) -> Any:
+        import torch
+
+        try:
+            torch.device(value)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError("%s must be a torch device such as 'cpu' or 'cuda', got %r (%s)" % (name, value, exc)) from None
+        return value
+
+
+class Param(NamedTuple):
+    """One parameter: its default, its rule, whether ``explain`` may override it per call, and its documentation."""
+
+    default: Any
+    rule: Rule
+    doc: str
+    per_call: bool = False
+
+
+MAX_WIDTH = 4096  # widest hidden layer or latent space accepted (a saved file asking for more is refused before allocating)
+
+PARAMETERS: Dict[str, Param] = {
+    "schema": Param(None, Schema(), "Feature schema; inferred from the training frame when ``None``."),
+    "components_per_class": Param(5, Integer(1, 100), "``m``, Gaussian components (and so counterfactuals) per class."),
+    "latent_dim": Param(16, Integer(1, MAX_WIDTH), "Latent size of the L-GMVAE."),
+    "hidden": Param((128, 128), Widths(MAX_WIDTH, 8), "Hidden layer widths of the L-GMVAE's encoder and decoder."),
+    "epochs": Param(None, Nullable(Integer(1, 100000)),
+                    "Maximum training epochs; ``None`` chooses from the data size (about 2,000 optimiser steps)."),
+    "batch_size": Param(256, Integer(1, 10**7), "Training batch size (Adam)."),
+    "learning_rate": Param(1e-3, Real(0.0, 10.0, low_open=True), "Adam's learning rate."),
+    "continuous_weight": Param(10.0, Real(0.0, 1e6), "Weight of the continuous reconstruction term."),
+    "kl_weight": Param(1.0, Real(0.0, 1e6), "Weight of the KL terms of the ELBO."),
+    "n_steps": Param(20, Integer(1, 10000),
+                     "Path resolution: ``n_steps + 1`` points from the input's latent point (tau 0) to a centroid (tau 1).",
+                     per_call=True),
+    "path": Param("corrected", Options(PATH_KINDS), "How latent points become rows (:mod:`lapace_plugin.paths`).",
+                  per_call=True),
+    "search": Param("grid", Options(SEARCHES), "How the first valid point of a path is found (:mod:`lapace_plugin.search`).",
+                    per_call=True),
+    "sparse_margin": Param(0.6, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: probability margin at tau 0."),
+    "sparse_tolerance": Param(0.1, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: scaled-unit tolerance at tau 0."),
+    "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
+                    per_call=True),
+    "random_state": Param(None, Nullable(Integer(0, 2**32 - 1)),
+                          "Seed for a reproducible fit on the same machine and library versions."),
+    "device": Param("cpu", Device(), "Torch device for the L-GMVAE (``\"cpu\"``, ``\"cuda\"``, ...)."),
+    "n_threads": Param(1, Nullable(Integer(1, 4096)), "Torch threads while fitting (restored afterwards); ``None`` keeps torch's."),
+    "verbose": Param(True, Flag(), "Show a progress bar while training."),
+}
+
+
+def check_params(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Check every value of ``values`` against its rule; returns the checked values (errors name the parameter)."""
+    unknown = sorted(set(values) - set(PARAMETERS))
+    if unknown:
+        raise TypeError("unknown Lapace parameter(s) %s; parameters: %s" % (unknown, ", ".join(PARAMETERS)))
+    return {name: PARAMETERS[name].rule.check(name, value) for name, value in values.items()}
+
+
+def defaults() -> Dict[str, Any]:
+    """Every parameter's default."""
+    return {name: p.default for name, p in PARAMETERS.items()}
+
+
+def per_call_names() -> Sequence[str]:
+    """Parameters that ``Lapace.explain`` may override for one call."""
+    return [name for name, p in PARAMETERS.items() if p.per_call]
+
+
+def signature() -> inspect.Signature:
+    """``Lapace.__init__``'s signature, built from the table: ``schema`` may be positional, the rest are keywords."""
+    kinds = {"schema": inspect.Parameter.POSITIONAL_OR_KEYWORD}
+    return inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, kinds.get(name, inspect.Parameter.KEYWORD_ONLY), default=p.default) for name, p in PARAMETERS.items()]
+    )
+
+
+def numpydoc(indent: str = "    ") -> str:
+    """The table as a numpydoc ``Parameters`` section body."""
+    lines = []
+    for name, p in PARAMETERS.items():
+        lines.append("%s%s : default %r%s" % (indent, name, p.default, " (may be set per explain call)" if p.per_call else ""))
+        lines.append("%s    %s" % (indent, p.doc))
+    return "\n".join(lines)
