@@ -2,9 +2,9 @@
 
 Run in the CARLA environment (``bash .ci/carla_env.sh DIR``)::
 
-    DIR/bin/python -m adapters.carla_benchmark --dataset adult --n-factuals 50
+    DIR/bin/python -m lapace_plugin.adapters.carla_benchmark --dataset adult --n-factuals 50
 
-It builds offline CARLA data from a bundled dataset (:meth:`adapters.carla.TabularData.from_dataset`,
+It builds offline CARLA data from a bundled dataset (:meth:`lapace_plugin.adapters.carla_data.TabularData.from_dataset`,
 categoricals binarised as CARLA's own catalogue does), trains a torch MLP on it, picks factuals from
 the test split that the model predicts unfavourable, and runs ``carla.evaluation.Benchmark(model,
 method, factuals).run_benchmark()`` for LAPACE (``first`` and ``last``), Wachter (MSE loss),
@@ -64,7 +64,7 @@ def make_methods(
     """(display name, constructor) pairs for the requested methods, configured as documented in the notes."""
     from carla.recourse_methods import CCHVAE, Face, GrowingSpheres, Wachter
 
-    from adapters.carla import LapaceCarla
+    from lapace_plugin.adapters.carla import LapaceCarla
 
     lapace_params = dict(lapace_params or {})
     shared: Dict[str, Any] = {}
@@ -160,8 +160,8 @@ def run_benchmark(
     """Build data and model for a bundled dataset and benchmark the methods; returns (table, info)."""
     import torch
 
-    from adapters.carla import TabularData, train_torch_mlp
     from lapace_plugin import datasets
+    from lapace_plugin.adapters.carla_data import TabularData, train_torch_mlp
 
     say = progress or (lambda msg: None)
     np.random.seed(seed)
@@ -205,7 +205,7 @@ def to_markdown(table: pd.DataFrame, digits: int = 3) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m adapters.carla_benchmark",
+        prog="python -m lapace_plugin.adapters.carla_benchmark",
         description=(
             "Print CARLA's Benchmark.run_benchmark() table for LAPACE (first, last) beside Wachter (MSE), "
             "GrowingSpheres, CCHVAE and Face on a bundled dataset. Needs the CARLA environment "
@@ -239,12 +239,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m adapters.carla_benchmark`` (and ``lapace carla-benchmark``)."""
+    """Entry point of ``python -m lapace_plugin.adapters.carla_benchmark`` (and ``lapace carla-benchmark``)."""
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore")
     import torch  # after argparse, so --help works anywhere
 
-    import adapters.carla  # noqa: F401  (outside the CARLA environment: a clear ImportError saying how to build it)
+    import lapace_plugin.adapters.carla  # noqa: F401  (outside the CARLA environment: a clear ImportError saying how to build it)
 
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)

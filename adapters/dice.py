@@ -3,7 +3,7 @@
 A DiCE user changes one word::
 
     import dice_ml
-    from adapters.dice import register
+    from lapace_plugin.adapters.dice import register
 
     register(random_state=0)                   # once per process; keywords are defaults for Lapace(...)
     d = dice_ml.Data(dataframe=train_df, continuous_features=["age", "hours_per_week"], outcome_name="income")
@@ -33,9 +33,9 @@ How DiCE's arguments are translated (this module has no search of its own):
   counterfactual (also after the sparsity step) satisfies them;
 - ``posthoc_sparsity_param`` / ``posthoc_sparsity_algorithm``: DiCE's post-hoc step (move continuous
   features whose change is within the ``posthoc_sparsity_param`` quantile back toward the query while the
-  counterfactual stays valid, features in DiCE's order), scored in one model call per continuous feature
-  for all counterfactuals and all candidate values instead of one call per step. ``"linear"`` keeps the
-  longest valid run of steps from the counterfactual, ``"binary"`` the valid candidate closest to the query;
+  counterfactual stays valid, features in DiCE's order), run by the core's
+  :class:`lapace_plugin.refine.PosthocSparsity` with one model call per continuous feature for all
+  counterfactuals and all candidate values instead of one call per step;
 - ``strategy`` (``"first"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
   (``generate_counterfactuals(..., strategy="last")``); ``n_steps``, ``path`` (``"corrected"``, the default,
@@ -63,7 +63,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from lapace_plugin import FeatureSchema, Lapace
+from lapace_plugin import Constraints, FeatureSchema, Lapace
+from lapace_plugin.refine import PosthocSparsity
+from lapace_plugin.strategies import STRATEGIES
 
 
 def _installed_dice_version() -> Optional[str]:
@@ -92,7 +94,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     found = _installed_dice_version()
     raise ImportError(
-        'adapters.dice needs dice-ml 0.12 (%s); install it with: pip install "lapace-plugin[dice]"'
+        'lapace_plugin.adapters.dice needs dice-ml 0.12 (%s); install it with: pip install "lapace-plugin[dice]"'
         % ("not installed" if found is None else "found dice-ml %s" % found)
     ) from exc
 
@@ -100,8 +102,6 @@ __all__ = ["METHOD", "LapaceDice", "RegisteredLapaceDice", "register", "unregist
 
 METHOD = "lapace"
 """The ``method`` name that :func:`register` teaches ``dice_ml.Dice``."""
-
-STRATEGIES = ("first", "last")
 
 # Keywords other DiCE methods take in generate_counterfactuals (dice-ml 0.12): accepted and ignored.
 _RANDOM_KEYWORDS = ("sample_size", "random_seed")
@@ -307,12 +307,13 @@ class LapaceDice(ExplainerBase):
             desired_class = int(desired_class)
         # DiCE's checks of desired_class; "opposite" is for binary models, resolved per query by LAPACE
         target = self.infer_target_cfs_class(desired_class, np.eye(n_classes)[0], n_classes)
+        constraints = self._constraints(features_to_vary, permitted_range)
         result = self.explainer.explain(
             self._explainer_format(queries),
             target_class=None if desired_class == "opposite" else target,
             strategy=strategy,
             n_counterfactuals=None,  # every path; total_CFs are chosen after the DiCE checks below
-            constraints=self._constraints(features_to_vary, permitted_range),
+            constraints=constraints,
             n_steps=n_steps,
             path=path,
             search=search,
@@ -326,7 +327,7 @@ class LapaceDice(ExplainerBase):
             rows = targets[qpos[changed]]
             target_proba[changed] = np.where(rescored.argmax(axis=1) == rows, rescored[np.arange(len(rows)), rows], -np.inf)
         keep = target_proba >= stopping_threshold  # LAPACE's counterfactuals are predicted as the target class
-        keep &= self._respects(cfs, queries.iloc[qpos].reset_index(drop=True), features_to_vary, permitted_range)
+        keep &= self._respects(cfs, queries.iloc[qpos].reset_index(drop=True), constraints)
         keep &= ~pd.concat([pd.Series(qpos, name="__query"), cfs], axis=1).duplicated().to_numpy()
         cfs, qpos = cfs[keep].reset_index(drop=True), qpos[keep]
         first = pd.Series(qpos).groupby(qpos).cumcount().to_numpy() < total_CFs
@@ -334,16 +335,14 @@ class LapaceDice(ExplainerBase):
 
         sparse = cfs
         if posthoc_sparsity_param is not None and posthoc_sparsity_param > 0 and self._public and len(cfs):
-            sparse = self._posthoc_sparsity(
+            refiner = self._posthoc_sparsity(posthoc_sparsity_param, posthoc_sparsity_algorithm, limit_steps_ls, stopping_threshold)
+            sparse = refiner.apply(
                 cfs,
                 queries.iloc[qpos].reset_index(drop=True),
                 targets[qpos],
-                stopping_threshold,
-                posthoc_sparsity_param,
-                posthoc_sparsity_algorithm,
-                limit_steps_ls,
-                features_to_vary,
-                permitted_range,
+                self._predict_proba,
+                features=features_to_vary,
+                ranges={f: r for f, r in (permitted_range or {}).items() if f in self._continuous},
             )
         elapsed = timeit.default_timer() - start
         self.elapsed = elapsed
@@ -364,12 +363,12 @@ class LapaceDice(ExplainerBase):
                     _rows(tests, slice(i, i + 1)),
                     _rows(finals, rows) if found else None,
                     _rows(sparses, rows) if found else None,
-                    labels[n + i],
-                    posthoc_sparsity_param,
-                    total_CFs,
-                    result.failures.get(i),
-                    elapsed,
-                    verbose,
+                    desired_class=labels[n + i],
+                    posthoc_sparsity_param=posthoc_sparsity_param,
+                    total_CFs=total_CFs,
+                    failure=result.failures.get(i),
+                    elapsed=elapsed,
+                    verbose=verbose,
                 )
             )
         self._check_any_counterfactuals_computed(cf_examples_arr=examples)
@@ -379,6 +378,7 @@ class LapaceDice(ExplainerBase):
         self,
         query_instance: Any,
         total_CFs: int,
+        *,
         desired_class: Any = "opposite",
         desired_range: Any = None,
         permitted_range: Optional[Mapping[str, Sequence[Any]]] = None,
@@ -524,30 +524,12 @@ class LapaceDice(ExplainerBase):
                 cfs[f] = rounded
         return cfs, changed
 
-    def _respects(
-        self,
-        cfs: pd.DataFrame,
-        queries: pd.DataFrame,
-        varying: List[str],
-        permitted_range: Optional[Mapping[str, Sequence[Any]]],
-    ) -> np.ndarray:
-        """Rows that satisfy ``features_to_vary`` and ``permitted_range`` (a guard on the core's output)."""
-        ok = np.ones(len(cfs), dtype=bool)
-        for f in self._features:
-            if f in varying:
-                continue
-            if f in self._continuous:
-                ok &= np.isclose(cfs[f].to_numpy(float), queries[f].to_numpy(float))
-            else:
-                ok &= cfs[f].to_numpy() == queries[f].to_numpy()
-        for f, allowed in (permitted_range or {}).items():
-            if f not in varying:
-                continue
-            if f in self._continuous:
-                v = cfs[f].to_numpy(float)
-                ok &= (v >= float(allowed[0]) - 1e-9) & (v <= float(allowed[1]) + 1e-9)
-            else:
-                ok &= cfs[f].isin({str(c) for c in allowed}).to_numpy()
+    def _respects(self, cfs: pd.DataFrame, queries: pd.DataFrame, constraints: Optional[Dict[str, Any]]) -> np.ndarray:
+        """Rows that satisfy ``features_to_vary`` and ``permitted_range`` (a guard on the core's output after rounding)."""
+        checked = Constraints.coerce(constraints, self.explainer.schema_)
+        if checked is None:
+            return np.ones(len(cfs), dtype=bool)
+        ok = ~checked.broken(self._explainer_format(queries), self._explainer_format(cfs), self.explainer.schema_)
         bad = int((~ok).sum())
         if bad:
             warnings.warn(
@@ -558,67 +540,13 @@ class LapaceDice(ExplainerBase):
             )
         return ok
 
-    # ------------------------------------------------------------------ DiCE's post-hoc sparsity, batched
-    def _posthoc_sparsity(
-        self,
-        cfs: pd.DataFrame,
-        queries: pd.DataFrame,
-        targets: np.ndarray,
-        threshold: float,
-        param: float,
-        algorithm: str,
-        limit_steps: int,
-        varying: List[str],
-        permitted_range: Optional[Mapping[str, Sequence[Any]]],
-    ) -> pd.DataFrame:
-        """Move continuous features back toward the query, as DiCE's post-hoc step does.
-
-        Features are visited in DiCE's order (largest ``min(quantile, MAD)`` first); a counterfactual's
-        feature is eligible when its distance to the query is at most that value. All candidate values of
-        one feature (steps of ``10**-precision``, at most ``limit_steps`` per counterfactual, never leaving
-        ``permitted_range``) are scored for all counterfactuals in a single model call.
-        """
+    # ------------------------------------------------------------------ DiCE's post-hoc sparsity
+    def _posthoc_sparsity(self, param: float, algorithm: str, limit_steps: int, threshold: float) -> PosthocSparsity:
+        """DiCE's post-hoc step as the core refiner: DiCE's limits (``min(quantile, MAD)``) and decimal precisions."""
         quantiles = self.data_interface.get_quantiles_from_training_data(quantile=param)
         mads = self.data_interface.get_valid_mads()
-        limit = {f: min(quantiles[f], mads[f]) for f in quantiles}
-        order = [f for f, _ in sorted(limit.items(), key=lambda kv: kv[1], reverse=True)]
-        cfs = cfs.copy()
-        for f in order:
-            if f not in varying:
-                continue
-            step = 10.0 ** -self._precision.get(f, 0)
-            current = cfs[f].to_numpy(float)
-            diff = queries[f].to_numpy(float) - current
-            eligible = (np.abs(diff) <= limit[f]) & (np.abs(diff) > 1e-3)
-            if not eligible.any():
-                continue
-            n = np.where(eligible, np.minimum(np.ceil(np.abs(diff) / step - 1e-9), limit_steps), 0).astype(int)
-            rows = np.repeat(np.arange(len(cfs)), n)
-            k = np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n) + 1
-            moved = np.minimum(k * step, np.abs(diff[rows]))
-            values = np.round(current[rows] + np.sign(diff[rows]) * moved, self._precision.get(f, 0))
-            inside = np.ones(len(rows), dtype=bool)
-            if permitted_range and f in permitted_range:
-                lo, hi = float(permitted_range[f][0]), float(permitted_range[f][1])
-                inside = (values >= lo) & (values <= hi)
-            candidates = cfs.iloc[rows].reset_index(drop=True)
-            candidates[f] = values.astype(cfs[f].dtype)  # integer steps for integer features
-            good = _is_valid(self._predict_proba(candidates), targets[rows], threshold) & inside
-            starts = np.cumsum(n) - n
-            groups = np.flatnonzero(n > 0)
-            if algorithm == "linear":  # longest run of valid steps away from the counterfactual
-                key = np.where(good, np.iinfo(np.int64).max, k - 1)
-                best = np.minimum.reduceat(key, starts[groups])
-                best = np.where(best == np.iinfo(np.int64).max, n[groups], best)
-            else:  # "binary": the valid candidate closest to the query
-                best = np.maximum.reduceat(np.where(good, k, 0), starts[groups])
-            moved_groups = groups[best > 0]
-            chosen = starts[moved_groups] + best[best > 0] - 1
-            if len(chosen):
-                col = cfs.columns.get_loc(f)
-                new_values = candidates[f].to_numpy()[chosen]
-                cfs.iloc[moved_groups, col] = new_values
-        return cfs
+        limits = {f: min(quantiles[f], mads[f]) for f in quantiles}
+        return PosthocSparsity(limits, self._precision, threshold=threshold, algorithm=algorithm, limit_steps=limit_steps)
 
     # ------------------------------------------------------------------ DiCE result objects
     def _labels(self, indices: Sequence[int]) -> List[Any]:
@@ -648,6 +576,7 @@ class LapaceDice(ExplainerBase):
         test_instance_df: pd.DataFrame,
         final_cfs_df: Optional[pd.DataFrame],
         final_cfs_df_sparse: Optional[pd.DataFrame],
+        *,
         desired_class: Any,
         posthoc_sparsity_param: Optional[float],
         total_CFs: int,
@@ -694,17 +623,7 @@ def _signature(frame: pd.DataFrame) -> Tuple[Tuple[str, str], ...]:
 
 
 def _check_strategy(strategy: str) -> str:
-    if strategy not in STRATEGIES:
-        raise ValueError("strategy must be 'first' or 'last', got %r" % (strategy,))
-    return strategy
-
-
-def _is_valid(proba: np.ndarray, targets: np.ndarray, threshold: float) -> np.ndarray:
-    """Predicted as the target class with at least ``threshold`` probability."""
-    if len(proba) == 0:
-        return np.zeros(0, dtype=bool)
-    own = proba[np.arange(len(proba)), targets]
-    return (proba.argmax(axis=1) == targets) & (own >= threshold)
+    return STRATEGIES.check(strategy)
 
 
 # ---------------------------------------------------------------------- registration with dice_ml.Dice

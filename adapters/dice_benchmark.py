@@ -5,7 +5,7 @@ call with DiCE's default settings::
 
     exp.generate_counterfactuals(query, total_CFs=4, desired_class="opposite")
 
-Run ``python -m adapters.dice_benchmark --help`` (or ``lapace dice-benchmark``). LAPACE's fit time is
+Run ``python -m lapace_plugin.adapters.dice_benchmark --help`` (or ``lapace dice-benchmark``). LAPACE's fit time is
 reported separately from its per-query time; the DiCE methods need no fit.
 """
 
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lapace dice-benchmark",
         description=(
-            "Seconds per query of LAPACE through DiCE (adapters.dice) against DiCE's random, genetic and kdtree "
+            "Seconds per query of LAPACE through DiCE (lapace_plugin.adapters.dice) against DiCE's random, genetic and kdtree "
             "methods with their default settings, on a bundled dataset, in the same run; prints the speed-ups."
         ),
     )
@@ -86,8 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from adapters.dice import LapaceDice
     from lapace_plugin import datasets
+    from lapace_plugin.adapters.dice import LapaceDice
 
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in DICE_METHODS]

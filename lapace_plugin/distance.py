@@ -90,3 +90,13 @@ def pairwise(a: Parts, b: Parts, norm: int = 1) -> np.ndarray:
     if codes_a.shape[1]:  # categorical distances are 0/1, so their squares are themselves
         out += cdist(codes_a.astype(float), codes_b.astype(float), "hamming") * codes_a.shape[1]
     return out if norm == 1 else np.sqrt(out)
+
+
+def embed(schema: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Rows as points of one Euclidean space: scaled numeric features then a one-hot block per categorical feature.
+
+    The space of the neighbour-based metrics (LOF, yNN): its L1 distance is twice this module's for categories.
+    """
+    cont, cats = parts(schema, frame)
+    blocks = [cont] + [np.eye(len(c))[cats[:, j]] for j, c in enumerate(schema.categorical.values())]
+    return np.column_stack(blocks) if blocks else np.zeros((len(frame), 0))

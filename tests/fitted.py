@@ -7,7 +7,7 @@ from typing import Any, Dict, NamedTuple
 import pandas as pd
 
 from lapace_plugin import Constraints, Lapace, datasets
-from lapace_plugin.models import make_classifier, split
+from lapace_plugin.evaluation.models import make_classifier, split
 
 # Every kind of constraint on adult: immutables, both monotone directions, a range and allowed categories.
 ADULT_CONSTRAINTS = Constraints(

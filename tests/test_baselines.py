@@ -10,8 +10,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from lapace_plugin import datasets, metrics
-from lapace_plugin.baselines import BASELINES, DRCE, NNCE, RobXCE
+from lapace_plugin import datasets
+from lapace_plugin.evaluation import metrics
+from lapace_plugin.evaluation.baselines import BASELINES, DRCE, NNCE, RobXCE
 
 
 def forest(ds: datasets.Dataset, n_rows: int = None):
@@ -76,7 +77,7 @@ def test_multiclass_model_needs_a_target_class():
     with pytest.raises(ValueError, match="target_class is required"):
         method.explain(ds.X.iloc[:3])
     cf = method.explain(ds.X.iloc[:3], target_class=2)
-    assert metrics.validity(cf, model.predict_proba, 2) == 1.0
+    assert metrics.validity(ds.schema, None, cf, model.predict_proba, 2) == 1.0
 
 
 def test_unreachable_target_is_reported_as_a_failure(compas):
@@ -106,7 +107,7 @@ def test_nnce_returns_the_nearest_valid_training_row(compas):
     cf = method.explain(queries)
     train_pred = model.predict_proba(ds.X).argmax(axis=1)
     training_rows = as_tuples(ds.X)
-    assert metrics.validity(cf, model.predict_proba, method.target_class_, factuals=queries) == 1.0
+    assert metrics.validity(method.schema_, queries, cf, model.predict_proba, method.target_class_) == 1.0
     for (q, rank), row in cf.iterrows():
         target = method.target_class_[queries.index.get_loc(q)]
         best = brute_distances(ds.schema, queries.loc[[q]], ds.X[train_pred == target]).min()
@@ -133,7 +134,7 @@ def test_nnce_with_schema_immutables_keeps_them(compas):
     ds, model, queries = compas
     method = NNCE(schema=ds.schema, immutable="schema").fit(ds.X, model.predict_proba)
     cf = method.explain(queries)
-    assert metrics.constraint_violations(queries, cf, {"immutable": ds.schema.immutable}) == 0
+    assert metrics.constraint_violations(ds.schema, queries, cf, {"immutable": ds.schema.immutable}) == 0
     free = NNCE(schema=ds.schema).fit(ds.X, model.predict_proba).explain(queries)
     assert metrics.proximity_l1(ds.schema, queries, cf) >= metrics.proximity_l1(ds.schema, queries, free) - 1e-12
 
@@ -162,7 +163,7 @@ def test_drce_counterfactuals_respect_the_alpha_and_beta_rules(compas):
     cf = method.explain(queries, n_counterfactuals=5)
     nnce = NNCE(schema=ds.schema).fit(ds.X, model.predict_proba).explain(queries)
     train_pred = model.predict_proba(ds.X).argmax(axis=1)
-    assert metrics.validity(cf, model.predict_proba, method.target_class_, factuals=queries) == 1.0
+    assert metrics.validity(method.schema_, queries, cf, model.predict_proba, method.target_class_) == 1.0
     for q in queries.index:
         mine = cf.xs(q, level="query")
         target = method.target_class_[queries.index.get_loc(q)]
@@ -190,7 +191,7 @@ def test_drce_gives_more_diverse_sets_than_nnce(compas):
     ds, model, queries = compas
     drce = DRCE(schema=ds.schema).fit(ds.X, model.predict_proba).explain(queries, n_counterfactuals=3)
     nnce = NNCE(schema=ds.schema).fit(ds.X, model.predict_proba).explain(queries, n_counterfactuals=3)
-    assert metrics.diversity(ds.schema, drce) > metrics.diversity(ds.schema, nnce)
+    assert metrics.diversity(ds.schema, None, drce) > metrics.diversity(ds.schema, None, nnce)
 
 
 # ------------------------------------------------------------------ RobXCE
@@ -208,7 +209,7 @@ def test_robxce_counterfactuals_are_valid_and_stable(compas, robx):
     method, cf = robx
     targets = pd.Series(method.target_class_, index=queries.index[:10])
     assert len(cf) > 0
-    assert metrics.validity(cf, model.predict_proba, targets) == 1.0
+    assert metrics.validity(method.schema_, None, cf, model.predict_proba, targets) == 1.0
     # stability recomputed by hand from the method's noise: mean - std of the target probability
     for q, rank in cf.index:
         copies = cf.loc[[(q, rank)] * method.n_perturbations].reset_index(drop=True)

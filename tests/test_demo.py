@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from lapace_plugin import demo
+from lapace_plugin.apps import demo
 
 
 def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path, capsys):

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lapace_plugin import metrics
 from lapace_plugin.constraints import Constraints
+from lapace_plugin.evaluation import metrics
 from lapace_plugin.schema import FeatureSchema
 
 # Two raw features: x continuous on the training range [0, 10] (so a move of 1 counts 0.1) and c
@@ -62,7 +62,7 @@ def test_feature_distances_scale_continuous_by_range_and_count_category_changes(
 
 def test_pairwise_l1_is_mean_feature_distance(schema, cfs):
     # (4, a) vs (1, c): (0.3 + 1) / 2 = 0.65; (4, a) vs (8, a): 0.4 / 2 = 0.2
-    dist = metrics.pairwise_l1(schema, cfs, cfs)
+    dist = metrics.pairwise(metrics.parts(schema, cfs), metrics.parts(schema, cfs)) / len(schema.features)
     assert dist.shape == (4, 4)
     assert dist[0, 1] == pytest.approx(0.65)
     assert dist[0, 3] == pytest.approx(0.2)
@@ -88,24 +88,24 @@ def test_counterfactual_of_unknown_query_is_an_error(schema, factuals, cfs):
 # ------------------------------------------------------------------ validity, proximity, sparsity
 
 
-def test_validity_with_one_target_class(cfs):
+def test_validity_with_one_target_class(schema, factuals, cfs):
     # class 1 needs x >= 5: x = 4, 1, 10, 8 -> 2 of 4 valid
-    assert metrics.validity(cfs, threshold_model(), 1) == 0.5
+    assert metrics.validity(schema, factuals, cfs, threshold_model(), 1) == 0.5
 
 
-def test_validity_with_per_query_targets_in_every_form(cfs, factuals):
+def test_validity_with_per_query_targets_in_every_form(schema, cfs, factuals):
     # q1 targets class 0 (x = 4 and 1 are below 5), q2 class 1 (x = 10 and 8): all 4 valid
     model = threshold_model()
-    assert metrics.validity(cfs, model, {"q1": 0, "q2": 1}) == 1.0
-    assert metrics.validity(cfs, model, pd.Series([0, 1], index=["q1", "q2"])) == 1.0
-    assert metrics.validity(cfs, model, [0, 1, 1], factuals=factuals) == 1.0
-    assert metrics.validity(cfs.reset_index(), model, [0, 1, 1], factuals=factuals) == 1.0
+    assert metrics.validity(schema, None, cfs, model, {"q1": 0, "q2": 1}) == 1.0
+    assert metrics.validity(schema, None, cfs, model, pd.Series([0, 1], index=["q1", "q2"])) == 1.0
+    assert metrics.validity(schema, factuals, cfs, model, [0, 1, 1]) == 1.0
+    assert metrics.validity(schema, factuals, cfs.reset_index(), model, [0, 1, 1]) == 1.0
     with pytest.raises(ValueError, match="needs `factuals`"):
-        metrics.validity(cfs, model, [0, 1, 1])
+        metrics.validity(schema, None, cfs, model, [0, 1, 1])
 
 
-def test_validity_of_no_counterfactuals_is_nan(cfs):
-    assert math.isnan(metrics.validity(cfs.iloc[:0], threshold_model(), 1))
+def test_validity_of_no_counterfactuals_is_nan(schema, factuals, cfs):
+    assert math.isnan(metrics.validity(schema, factuals, cfs.iloc[:0], threshold_model(), 1))
 
 
 def test_proximity_l1(schema, factuals, cfs):
@@ -128,7 +128,7 @@ def test_query_column_and_index_level_give_the_same_metrics(schema, factuals, cf
     flat = cfs.reset_index()
     assert metrics.proximity_l1(schema, factuals, flat) == metrics.proximity_l1(schema, factuals, cfs)
     assert metrics.sparsity(schema, factuals, flat) == metrics.sparsity(schema, factuals, cfs)
-    assert metrics.diversity(schema, flat) == metrics.diversity(schema, cfs)
+    assert metrics.diversity(schema, factuals, flat) == metrics.diversity(schema, factuals, cfs)
 
 
 # ------------------------------------------------------------------ diversity, coverage, runtime
@@ -139,22 +139,22 @@ def test_diversity_averages_pairwise_distance_over_queries_with_two_or_more(sche
     # q9 has a single counterfactual and is skipped -> (0.65 + 0.6) / 2
     single_index = pd.MultiIndex.from_tuples([("q9", 0)], names=["query", "rank"])
     single = pd.DataFrame({"x": [7.0], "c": ["c"]}, index=single_index)
-    assert metrics.diversity(schema, pd.concat([cfs, single])) == pytest.approx(0.625)
+    assert metrics.diversity(schema, None, pd.concat([cfs, single])) == pytest.approx(0.625)
 
 
 def test_diversity_of_three_counterfactuals_is_mean_of_three_pairs(schema):
     # x = 0, 5, 10 with the same category: pairs 0.25, 0.5, 0.25 (already halved) -> 1/3
     cf = pd.DataFrame({"query": ["q"] * 3, "x": [0.0, 5.0, 10.0], "c": ["a"] * 3})
-    assert metrics.diversity(schema, cf) == pytest.approx(1 / 3)
+    assert metrics.diversity(schema, None, cf) == pytest.approx(1 / 3)
 
 
 def test_diversity_without_any_pair_is_nan(schema, cfs):
-    assert math.isnan(metrics.diversity(schema, cfs.iloc[[0, 2]]))
+    assert math.isnan(metrics.diversity(schema, None, cfs.iloc[[0, 2]]))
 
 
-def test_coverage_counts_queries_with_a_counterfactual(factuals, cfs):
-    assert metrics.coverage(factuals, cfs) == pytest.approx(2 / 3)
-    assert metrics.coverage(factuals, cfs.iloc[:0]) == 0.0
+def test_coverage_counts_queries_with_a_counterfactual(schema, factuals, cfs):
+    assert metrics.coverage(schema, factuals, cfs) == pytest.approx(2 / 3)
+    assert metrics.coverage(schema, factuals, cfs.iloc[:0]) == 0.0
 
 
 def test_runtime_per_query():
@@ -179,7 +179,7 @@ def test_lof_matches_hand_computed_local_outlier_factor(schema, lof_train):
     #   x = 0.4 (0.04): neighbour A, reach = max(0.1, 0.04) = 0.1, lrd 10, LOF = 10 / 10 = 1
     #   x = 3 (0.3): neighbour C, reach = max(0.2, 0) = 0.2, lrd 5, LOF = 5 / 5 = 1
     cf = pd.DataFrame({"query": ["q"] * 3, "x": [6.0, 0.4, 3.0], "c": ["a"] * 3})
-    score = metrics.plausibility_lof(schema, cf, lof_train, threshold_model(), 0, n_neighbors=1)
+    score = metrics.plausibility_lof(schema, None, cf, lof_train, threshold_model(), 0, n_neighbors=1)
     assert score.median == pytest.approx(1.0)
     assert score.mean == pytest.approx((1.5 + 1 + 1) / 3)
 
@@ -189,8 +189,8 @@ def test_lof_deduplicates_training_rows(schema, lof_train):
     # and x = 0.4 scores 1e10 / 25 = 4e8; with de-duplication the score stays the hand-computed 1.
     duplicated = pd.concat([lof_train, lof_train.iloc[[0, 0, 0]]], ignore_index=True)
     cf = pd.DataFrame({"query": ["q"], "x": [0.4], "c": ["a"]})
-    kept = metrics.plausibility_lof(schema, cf, duplicated, threshold_model(), 0, n_neighbors=1)
-    raw = metrics.plausibility_lof(schema, cf, duplicated, threshold_model(), 0, n_neighbors=1, deduplicate=False)
+    kept = metrics.plausibility_lof(schema, None, cf, duplicated, threshold_model(), 0, n_neighbors=1)
+    raw = metrics.plausibility_lof(schema, None, cf, duplicated, threshold_model(), 0, n_neighbors=1, deduplicate=False)
     assert kept.mean == pytest.approx(1.0)
     assert raw.mean > 1e8
 
@@ -198,7 +198,7 @@ def test_lof_deduplicates_training_rows(schema, lof_train):
 def test_lof_default_neighbourhood_runs_with_few_rows(schema, lof_train):
     # n_neighbors=10 is capped at the 3 - 1 = 2 reference rows available
     cf = pd.DataFrame({"query": ["q"], "x": [1.0], "c": ["a"]})
-    score = metrics.plausibility_lof(schema, cf, lof_train, threshold_model(), 0)
+    score = metrics.plausibility_lof(schema, None, cf, lof_train, threshold_model(), 0)
     assert np.isfinite(score.median)
 
 
@@ -208,14 +208,14 @@ def test_ynn_share_of_five_nearest_training_rows_in_target_class(schema):
     # cf x = 9.5: nearest 9, 10, 8.2, 7, 6.5 -> 5 of 5 -> mean (0.6 + 1) / 2
     train = pd.DataFrame({"x": [0, 1.5, 2.5, 4, 6.5, 7, 8.2, 9, 10], "c": ["a"] * 9})
     cf = pd.DataFrame({"query": ["q", "r"], "x": [5.0, 9.5], "c": ["a", "a"]})
-    assert metrics.ynn(schema, cf, train, threshold_model(), 1) == pytest.approx(0.8)
+    assert metrics.ynn(schema, None, cf, train, threshold_model(), 1) == pytest.approx(0.8)
 
 
 def test_training_predictions_can_be_passed_in(schema):
     train = pd.DataFrame({"x": [0, 1.5, 2.5, 4, 6.5, 7, 8.2, 9, 10], "c": ["a"] * 9})
     cf = pd.DataFrame({"query": ["q"], "x": [5.0], "c": ["a"]})
     everything_class_1 = np.ones(len(train), dtype=int)
-    assert metrics.ynn(schema, cf, train, None, 1, train_pred=everything_class_1) == 1.0
+    assert metrics.ynn(schema, None, cf, train, None, 1, train_pred=everything_class_1) == 1.0
 
 
 # ------------------------------------------------------------------ input robustness
@@ -247,7 +247,7 @@ def test_input_robustness_is_zero_for_a_method_that_ignores_its_input(schema, fa
     def fixed(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"query": frame.index, "x": 9.0, "c": "c"})
 
-    assert metrics.input_robustness(fixed, factuals, schema, random_state=0) == 0.0
+    assert metrics.input_robustness(schema, factuals, None, fixed, random_state=0) == 0.0
 
 
 def test_input_robustness_of_the_identity_is_the_mean_perturbation(schema, factuals):
@@ -258,27 +258,27 @@ def test_input_robustness_of_the_identity_is_the_mean_perturbation(schema, factu
     moved = metrics.perturb_factuals(schema, factuals, random_state=7)
     expected = np.mean(np.abs(moved["x"] - factuals["x"]) / 10)
     assert expected > 0
-    assert metrics.input_robustness(identity, factuals, schema, random_state=7) == pytest.approx(expected)
+    assert metrics.input_robustness(schema, factuals, None, identity, random_state=7) == pytest.approx(expected)
 
 
 def test_input_robustness_skips_queries_without_counterfactuals(schema, factuals):
     def only_q1(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"query": ["q1"], "x": [9.0], "c": ["c"]})
 
-    per_query = metrics.input_robustness_per_query(only_q1, factuals, schema)
+    per_query = metrics.input_robustness_per_query(schema, factuals, None, only_q1)
     assert per_query["q1"] == 0.0 and per_query[["q2", "q3"]].isna().all()
-    assert metrics.input_robustness(only_q1, factuals, schema) == 0.0
+    assert metrics.input_robustness(schema, factuals, None, only_q1) == 0.0
 
 
 # ------------------------------------------------------------------ model robustness
 
 
-def test_model_robustness_counts_valid_pairs_and_all_valid_counterfactuals(cfs):
+def test_model_robustness_counts_valid_pairs_and_all_valid_counterfactuals(schema, factuals, cfs):
     # target 1, x = 4, 1, 10, 8. Threshold 5: F F T T; threshold 9: F F T F
     # pairs: 3 of 8; valid under both: only x = 10 -> 1 of 4
     models = [ThresholdModel(5), threshold_model(9)]
-    assert metrics.model_robustness(cfs, models, 1) == pytest.approx(3 / 8)
-    assert metrics.model_robustness_all(cfs, models, 1) == pytest.approx(1 / 4)
+    assert metrics.model_robustness(schema, factuals, cfs, models, 1) == pytest.approx(3 / 8)
+    assert metrics.model_robustness_all(schema, factuals, cfs, models, 1) == pytest.approx(1 / 4)
 
 
 class RecordingModel:
@@ -323,22 +323,22 @@ def test_retrain_models_clones_an_sklearn_template_with_new_seeds():
 # ------------------------------------------------------------------ constraints
 
 
-def test_constraint_violations_from_a_dict(factuals, cfs):
+def test_constraint_violations_from_a_dict(schema, factuals, cfs):
     # immutable c, increase-only x: (4, a) ok; (1, c) breaks both (counted once); (10, b) ok; (8, a) changes c
     spec = {"immutable": ["c"], "increase": ["x"]}
-    table = metrics.constraint_table(factuals, cfs, spec)
+    table = metrics.constraint_table(schema, factuals, cfs, spec)
     assert table["immutable"].tolist() == [False, True, False, True]
     assert table["increase"].tolist() == [False, True, False, False]
-    assert metrics.constraint_violations(factuals, cfs, spec) == 2
+    assert metrics.constraint_violations(schema, factuals, cfs, spec) == 2
 
 
-def test_constraint_violations_for_ranges_and_categories(factuals, cfs):
+def test_constraint_violations_for_ranges_and_categories(schema, factuals, cfs):
     # x <= 9 is broken by (10, b); category c is not allowed for (1, c)
     spec = {"ranges": {"x": (None, 9)}, "categories": {"c": ["a", "b"]}}
-    table = metrics.constraint_table(factuals, cfs, spec)
+    table = metrics.constraint_table(schema, factuals, cfs, spec)
     assert table["range"].tolist() == [False, False, True, False]
     assert table["category"].tolist() == [False, True, False, False]
-    assert metrics.constraint_violations(factuals, cfs, spec) == 2
+    assert metrics.constraint_violations(schema, factuals, cfs, spec) == 2
 
 
 def test_constraint_violations_from_the_schema_and_a_constraints_object(factuals, cfs):
@@ -348,11 +348,11 @@ def test_constraint_violations_from_the_schema_and_a_constraints_object(factuals
         continuous=["x"], categorical={"c": ["a", "b", "c"]}, ranges={"x": (0.0, 10.0)},
         immutable=["c"], monotone={"x": "decrease"},
     )
-    assert metrics.constraint_violations(factuals, cfs, schema) == 4
-    assert metrics.constraint_violations(factuals, cfs, "schema", schema=schema) == 4
-    assert metrics.constraint_violations(factuals, cfs, Constraints(immutable=["c"])) == 2
+    assert metrics.constraint_violations(schema, factuals, cfs, schema) == 4
+    assert metrics.constraint_violations(schema, factuals, cfs, "schema") == 4
+    assert metrics.constraint_violations(schema, factuals, cfs, Constraints(immutable=["c"])) == 2
 
 
-def test_unknown_constraint_kind_is_an_error(factuals, cfs):
+def test_unknown_constraint_kind_is_an_error(schema, factuals, cfs):
     with pytest.raises(ValueError, match="unknown constraint kind"):
-        metrics.constraint_violations(factuals, cfs, {"frozen": ["c"]})
+        metrics.constraint_violations(schema, factuals, cfs, {"frozen": ["c"]})

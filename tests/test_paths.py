@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lapace_plugin import Lapace
-from lapace_plugin.bench import CountingClassifier
+from lapace_plugin.apps.bench import CountingClassifier
 from lapace_plugin.search import first_valid_fast
 
 from fitted import ADULT_CONSTRAINTS, fitted, unfavourable

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lapace_plugin import study
+from lapace_plugin.evaluation import study
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from carla.models.api import MLModel  # noqa: E402
 
-from adapters.carla import LapaceCarla, TabularData, train_torch_mlp  # noqa: E402
-from adapters.carla_benchmark import benchmark_methods, make_methods, select_factuals  # noqa: E402
 from lapace_plugin import datasets  # noqa: E402
+from lapace_plugin.adapters.carla import LapaceCarla  # noqa: E402
+from lapace_plugin.adapters.carla_benchmark import benchmark_methods, make_methods, select_factuals  # noqa: E402
+from lapace_plugin.adapters.carla_data import TabularData, train_torch_mlp  # noqa: E402
 
 # One torch thread: the stage runs on 2 shared cores, where more threads make torch 1.7 much slower.
 torch.set_num_threads(1)

@@ -10,7 +10,8 @@ from carla.data.api import Data
 from carla.models.api import MLModel
 from carla.recourse_methods.api import RecourseMethod
 
-from adapters.carla import LapaceCarla, SklearnModel, TabularData, TorchModel, train_sklearn
+from lapace_plugin.adapters.carla import LapaceCarla
+from lapace_plugin.adapters.carla_data import SklearnModel, TabularData, TorchModel, train_sklearn
 
 
 # ----------------------------------------------------------------------------------------- data

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from carla.evaluation import Benchmark
 
-from adapters.carla import LapaceCarla
-from adapters.carla_benchmark import COLUMNS, main
+from lapace_plugin.adapters.carla import LapaceCarla
+from lapace_plugin.adapters.carla_benchmark import COLUMNS, main
 
 BASELINES = ["Wachter (MSE)", "GrowingSpheres", "CCHVAE", "Face (knn)"]
 

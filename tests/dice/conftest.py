@@ -7,8 +7,6 @@ tests check the adapter's translation of DiCE's arguments and objects, not LAPAC
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, List
@@ -23,13 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:  # the adapters package lives at the repository root
-    sys.path.insert(0, ROOT)
-
 # No skip: the adapter's import fails loudly (naming the fix) unless dice-ml 0.12 is installed, which is what this
 # stage needs. The CARLA environment (dice-ml 0.5) does not run it.
-import adapters.dice  # noqa: E402,F401
+import lapace_plugin.adapters.dice  # noqa: E402,F401
 from lapace_plugin import datasets  # noqa: E402
 
 FAST = dict(random_state=0, verbose=False)
@@ -39,7 +33,7 @@ def _dice():
     """dice_ml and the adapter, imported when a fixture needs them (never under another dice-ml version)."""
     import dice_ml
 
-    from adapters.dice import LapaceDice
+    from lapace_plugin.adapters.dice import LapaceDice
 
     return dice_ml, LapaceDice
 
@@ -69,7 +63,7 @@ class Setup:
 
     data: Any  # dice_ml.Data
     model: Any  # dice_ml.Model
-    explainer: Any  # adapters.dice.LapaceDice
+    explainer: Any  # lapace_plugin.adapters.dice.LapaceDice
     train: pd.DataFrame
     queries: pd.DataFrame
     target: str
@@ -89,7 +83,7 @@ def _pipeline(continuous: List[str], categorical: List[str], estimator: Any) -> 
 @pytest.fixture(autouse=True)
 def _no_registration_leaks():
     """Every test starts and ends with dice_ml's own dispatch."""
-    from adapters.dice import unregister
+    from lapace_plugin.adapters.dice import unregister
 
     unregister()
     yield

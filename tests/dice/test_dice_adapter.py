@@ -17,8 +17,8 @@ from dice_ml.counterfactual_explanations import CounterfactualExplanations
 from dice_ml.diverse_counterfactuals import CounterfactualExamples
 from raiutils.exceptions import UserConfigValidationException
 
-from adapters.dice import METHOD, LapaceDice, RegisteredLapaceDice, is_registered, register, unregister
 from lapace_plugin import Lapace
+from lapace_plugin.adapters.dice import METHOD, LapaceDice, RegisteredLapaceDice, is_registered, register, unregister
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -58,7 +58,7 @@ def test_import_without_dice_ml_names_the_extra_to_install():
         import sys
         sys.modules["dice_ml"] = None  # as if dice-ml were not installed
         try:
-            import adapters.dice
+            import lapace_plugin.adapters.dice
         except ImportError as exc:
             print(exc)
         """
@@ -72,8 +72,8 @@ def test_importing_the_adapter_does_not_register_it():
         """
         import dice_ml.dice
         before = dice_ml.dice.decide
-        import adapters.dice
-        print(dice_ml.dice.decide is before, adapters.dice.is_registered())
+        import lapace_plugin.adapters.dice
+        print(dice_ml.dice.decide is before, lapace_plugin.adapters.dice.is_registered())
         """
     )
     assert proc.returncode == 0, proc.stderr

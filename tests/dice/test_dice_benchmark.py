@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adapters import dice_benchmark
+from lapace_plugin.adapters import dice_benchmark
 
 
 def test_help_describes_the_comparison(capsys):

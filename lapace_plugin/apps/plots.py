@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Optional
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from ..distance import feature_distances
+from ..explainer import Lapace
+from ..result import Explanation
 
-from .explainer import Lapace  # noqa: E402
-from .metrics import feature_distances  # noqa: E402
-from .result import Explanation  # noqa: E402
+
+def figure(width: float, height: float) -> tuple:
+    """A figure and its axes on an Agg canvas of its own: no pyplot state, so the caller's backend is untouched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def latent_space(explainer: Lapace, X_train: pd.DataFrame, result: Explanation, path: str, n_paths: int = 5,
@@ -28,8 +34,10 @@ def latent_space(explainer: Lapace, X_train: pd.DataFrame, result: Explanation, 
     _, _, vt = np.linalg.svd(z - center, full_matrices=False)
     project = lambda a: (a - center) @ vt[:2].T  # noqa: E731
     zp, mp = project(z), project(mu)
-    fig, ax = plt.subplots(figsize=(7.5, 6))
-    colours = plt.cm.tab10(np.arange(explainer.n_classes_))
+    from matplotlib import colormaps
+
+    fig, ax = figure(7.5, 6)
+    colours = colormaps["tab10"](np.arange(explainer.n_classes_))
     for c in range(explainer.n_classes_):
         ax.scatter(*zp[labels == c].T, s=4, alpha=0.25, color=colours[c], label="predicted %s" % explainer.classes_[c])
         own = explainer.centroid_class_ == c
@@ -55,13 +63,12 @@ def latent_space(explainer: Lapace, X_train: pd.DataFrame, result: Explanation, 
     ax.legend(loc="best", markerscale=4, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def feature_changes(explainer: Lapace, results: dict, path: str, title: Optional[str] = None) -> None:
     """Save a bar chart of how often each feature changes, per strategy (``{name: Explanation}``)."""
     schema = explainer.schema_
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(schema.features) + 1.5))
+    fig, ax = figure(8, 0.35 * len(schema.features) + 1.5)
     width = 0.8 / max(1, len(results))
     y = np.arange(len(schema.features))
     for i, (name, res) in enumerate(results.items()):
@@ -80,4 +87,3 @@ def feature_changes(explainer: Lapace, results: dict, path: str, title: Optional
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

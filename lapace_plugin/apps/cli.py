@@ -8,11 +8,11 @@ import sys
 from typing import List, Optional
 
 COMMANDS = {
-    "demo": ("lapace_plugin.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
-    "bench": ("lapace_plugin.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
-    "study": ("lapace_plugin.study", "comparative study of LAPACE and baselines on the paper's metrics"),
-    "dice-benchmark": ("adapters.dice_benchmark", "seconds per query of LAPACE through DiCE against DiCE's own methods"),
-    "carla-benchmark": ("adapters.carla_benchmark", "CARLA's Benchmark table for LAPACE and CARLA's baselines (CARLA env)"),
+    "demo": ("lapace_plugin.apps.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
+    "bench": ("lapace_plugin.apps.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
+    "study": ("lapace_plugin.evaluation.study", "comparative study of LAPACE and baselines on the paper's metrics"),
+    "dice-benchmark": ("lapace_plugin.adapters.dice_benchmark", "seconds per query of LAPACE through DiCE against DiCE's own methods"),
+    "carla-benchmark": ("lapace_plugin.adapters.carla_benchmark", "CARLA's Benchmark table for LAPACE and CARLA's baselines (CARLA env)"),
 }
 
 

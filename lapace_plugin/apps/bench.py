@@ -8,10 +8,10 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from . import datasets
-from .explainer import Lapace
-from .models import make_classifier, split
-from .paths import interpolate
+from .. import datasets
+from ..evaluation.models import make_classifier, split
+from ..explainer import Lapace
+from ..paths import interpolate
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

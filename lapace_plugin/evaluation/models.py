@@ -12,8 +12,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 
-from .datasets import Dataset
-from .schema import FeatureSchema
+from ..datasets import Dataset
+from ..schema import FeatureSchema
 
 CLASSIFIERS = ("rf", "mlp")
 

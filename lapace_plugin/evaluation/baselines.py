@@ -10,7 +10,7 @@ section 4, not the authors' code.  They share one interface::
 ``explain`` returns raw rows (the training data's columns and dtypes) indexed like LAPACE's
 ``Explanation.counterfactuals``: ``query`` is the query's index label in ``X`` and ``rank`` (from
 0) orders a query's counterfactuals by proximity.  Distances are the ``(1/d)``-L1 distance of
-:mod:`lapace_plugin.metrics` (continuous features scaled by the schema's ranges, categorical 0/1).
+:mod:`lapace_plugin.distance` (continuous features scaled by the schema's ranges, categorical 0/1).
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from .metrics import (
-    _pairwise_arrays,
-    _proba,
-    _span,
-    category_codes,
-    feature_distances,
-    predicted_class,
-    scaled_continuous,
-)
-from .schema import FeatureSchema
+from ..distance import codes, feature_distances, pairwise, scaled, span
+from ..schema import FeatureSchema
+from ..targets import resolve_targets
+from .frames import predicted_class, probabilities
 
 __all__ = ["Baseline", "NNCE", "DRCE", "RobXCE", "BASELINES"]
 
@@ -90,16 +84,16 @@ class Baseline:
         """
         schema = self.schema if self.schema is not None else FeatureSchema.infer(X_train)
         X = schema.validate(X_train, name="X_train").reset_index(drop=True)
-        proba = _proba(predict_proba, X)
-        cont, codes = scaled_continuous(schema, X), category_codes(schema, X)
-        _, keep = np.unique(np.column_stack([cont, codes]), axis=0, return_index=True)
+        proba = probabilities(predict_proba, X)
+        cont, cats = scaled(schema, X), codes(schema, X)
+        _, keep = np.unique(np.column_stack([cont, cats]), axis=0, return_index=True)
         keep = np.sort(keep)
         self.schema_ = schema
         self.predict_proba_ = predict_proba
         self.n_classes_ = proba.shape[1]
         self.X_train_ = X.iloc[keep].reset_index(drop=True)
         self.train_pred_ = proba.argmax(axis=1)[keep]
-        self._cont, self._codes = cont[keep], codes[keep]
+        self._cont, self._codes = cont[keep], cats[keep]
         self.immutable_ = self._immutable_features(schema)
         self._train_keys = self._immutable_keys(self.X_train_)
         return self
@@ -156,7 +150,7 @@ class Baseline:
         if not queries.index.is_unique:
             raise ValueError("the index of X holds the query ids and must be unique")
         self.predicted_class_ = predicted_class(self.predict_proba_, queries)
-        self.target_class_ = _resolve_targets(target_class, self.predicted_class_, self.n_classes_)
+        self.target_class_ = resolve_targets(target_class, self.predicted_class_, list(range(self.n_classes_)))
         self.failures = {}
         rows, owner = self._generate(queries, self.target_class_, int(n_counterfactuals))
         return _assemble(rows, owner, queries.index, self.schema_.features)
@@ -171,12 +165,12 @@ class Baseline:
     ) -> Iterator[Tuple[int, np.ndarray]]:
         """Yield ``(start, D)``: ``(1/d)``-L1 distances from queries to training rows, ``inf`` where
         the row is not predicted as the query's target or differs on an immutable feature."""
-        cont, codes = scaled_continuous(self.schema_, queries), category_codes(self.schema_, queries)
+        cont, cats = scaled(self.schema_, queries), codes(self.schema_, queries)
         keys = self._immutable_keys(queries)
         d = len(self.schema_.features)
         for start in range(0, len(queries), chunk):
             stop = start + chunk
-            dist = _pairwise_arrays(cont[start:stop], codes[start:stop], self._cont, self._codes) / d
+            dist = pairwise((cont[start:stop], cats[start:stop]), (self._cont, self._codes)) / d
             dist[self.train_pred_[None, :] != targets[start:stop, None]] = np.inf
             if keys.shape[1]:
                 differs = (keys[start:stop, None, :] != self._train_keys[None, :, :]).any(axis=2)
@@ -195,19 +189,6 @@ class Baseline:
             part = np.argpartition(dist[finite], limit - 1)[:limit]
             finite = np.sort(finite[part])
         return finite[np.lexsort((finite, dist[finite]))]
-
-
-def _resolve_targets(target_class: Any, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Target class index per query (see :meth:`Baseline.explain`)."""
-    if target_class is None:
-        if n_classes != 2:
-            raise ValueError("target_class is required for a model with %d classes" % n_classes)
-        return 1 - predicted
-    targets = np.broadcast_to(np.asarray(target_class, dtype=int), predicted.shape).copy()
-    bad = (targets < 0) | (targets >= n_classes)
-    if bad.any():
-        raise ValueError("target_class must be a class index in [0, %d); got %s" % (n_classes, targets[bad][:5]))
-    return targets
 
 
 def _assemble(rows: pd.DataFrame, owner: np.ndarray, query_index: pd.Index, features: Sequence[str]) -> pd.DataFrame:
@@ -304,7 +285,7 @@ class DRCE(Baseline):
             j = free[0]
             kept[j] = True
             new = order[j:j + 1]
-            gap = _pairwise_arrays(self._cont[new], self._codes[new], self._cont[order], self._codes[order])[0]
+            gap = pairwise((self._cont[new], self._codes[new]), (self._cont[order], self._codes[order]))[0]
             nearest_kept = np.minimum(nearest_kept, gap / n_features)
         return order[kept]
 
@@ -401,7 +382,7 @@ class RobXCE(Baseline):
         out = np.zeros(len(points))
         for s in range(0, len(points), per_batch):
             part = points.iloc[s:s + per_batch]
-            proba = _proba(self.predict_proba_, self._perturbed(part))
+            proba = probabilities(self.predict_proba_, self._perturbed(part))
             columns = np.repeat(targets[s:s + per_batch], n)
             prob = proba[np.arange(len(columns)), columns].reshape(len(part), n)
             out[s:s + len(part)] = prob.mean(axis=1) - prob.std(axis=1)
@@ -412,7 +393,7 @@ class RobXCE(Baseline):
         n = self.n_perturbations
         big = part.iloc[np.repeat(np.arange(len(part)), n)].reset_index(drop=True)
         for j, f in enumerate(self.schema_.continuous):
-            noise = np.tile(self.noise_[:, j], len(part)) * _span(self.schema_, f)
+            noise = np.tile(self.noise_[:, j], len(part)) * span(self.schema_, f)
             big[f] = big[f].to_numpy(dtype=float) + noise
         return big
 

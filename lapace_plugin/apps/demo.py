@@ -11,10 +11,12 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from . import datasets, metrics, plots
-from .explainer import Lapace
-from .models import make_classifier, split
-from .result import Explanation
+from .. import datasets
+from ..evaluation import metrics
+from ..evaluation.models import make_classifier, split
+from ..explainer import Lapace
+from ..result import Explanation
+from . import plots
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -78,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert)
         seconds = time.time() - t
         results[strategy] = res
-        summary.append(_summarise(strategy, res, seconds, model, ds, constraints))
+        summary.append(_summarise(res, seconds, model, ds))
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
         with open(os.path.join(out, "counterfactuals_%s.json" % strategy), "w") as fh:
             fh.write(res.to_json())
@@ -100,19 +102,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _summarise(strategy: str, res: Explanation, seconds: float, model: Any, ds: Any, constraints: Any) -> Dict[str, Any]:
+def _summarise(res: Explanation, seconds: float, model: Any, ds: Any) -> Dict[str, Any]:
     cf = res.counterfactuals
     factuals = res.queries
     targets = pd.Series(res.target_class, index=factuals.index)
     return {
-        "strategy": strategy,
+        "strategy": res.strategy,
         "queries": res.n_queries,
         "counterfactuals": len(cf),
         "coverage": res.coverage,
-        "validity": metrics.validity(cf, model.predict_proba, targets) if len(cf) else float("nan"),
+        "validity": metrics.validity(ds.schema, factuals, cf, model.predict_proba, targets) if len(cf) else float("nan"),
         "proximity_l1": metrics.proximity_l1(ds.schema, factuals, cf) if len(cf) else float("nan"),
         "sparsity": metrics.sparsity(ds.schema, factuals, cf) if len(cf) else float("nan"),
-        "constraint_violations": metrics.constraint_violations(factuals, cf, ds.schema) if len(cf) else 0,
+        "constraint_violations": metrics.constraint_violations(ds.schema, factuals, cf) if len(cf) else 0,
         "repaired": res.n_repaired,
         "seconds_per_query": seconds / max(1, res.n_queries),
     }

@@ -1,16 +1,19 @@
-"""``lapace study``: LAPACE against NNCE, DRCE, RobXCE and DiCE on the paper's metrics.
+"""The comparative study (``lapace study``): LAPACE against NNCE, DRCE, RobXCE and DiCE on the paper's metrics.
 
-For every dataset the harness trains one classifier (:func:`lapace_plugin.models.make_classifier`) on a
-seeded split (:func:`lapace_plugin.models.split`), picks the queries (test rows predicted as the
+For every dataset the harness trains one classifier (:func:`lapace_plugin.evaluation.models.make_classifier`) on a
+seeded split (:func:`lapace_plugin.evaluation.models.split`), picks the queries (test rows predicted as the
 unfavourable class; for multiclass wine, every test row with target ``(prediction + 1) % 3``), retrains
-the model family ``--retrained`` times for model-change robustness (:func:`lapace_plugin.metrics.retrain_models`)
+the model family ``retrained`` times for model-change robustness (:func:`lapace_plugin.evaluation.metrics.retrain_models`)
 and fits ONE :class:`~lapace_plugin.Lapace`, shared by every LAPACE method: the paper's ``lapace-first``
 (latent path, every grid point classified), ``lapace-last`` and ``lapace-constrained`` (the paper's path with
 the schema's constraints), and this package's ``lapace-first-corrected`` (reconstruction-corrected path),
 ``lapace-first-sparse`` (corrected, sparsity-aware snapping), ``lapace-first-fast`` (corrected, fast
 search along the path) and ``lapace-first-revert`` (corrected, unneeded changes reverted). Each method then explains the queries, and every metric of
-:mod:`lapace_plugin.metrics` is computed on its output. NNCE, DRCE and RobXCE are this package's
-implementations (:mod:`lapace_plugin.baselines`); the DiCE methods run through the real ``dice-ml``.
+:data:`lapace_plugin.evaluation.metrics.METRICS` is computed on its output. NNCE, DRCE and RobXCE are this package's
+implementations (:mod:`lapace_plugin.evaluation.baselines`); the DiCE methods run through the real ``dice-ml``.
+
+From Python: ``run_study(StudyConfig(datasets=["adult"], methods=["nnce", "lapace-first"], out="study"))``; the
+``lapace study`` command only builds the :class:`StudyConfig`.
 
 A method that exceeds ``--time-budget`` is stopped between queries (or between batches of
 ``--batch-size`` queries for the batched methods) and reported with status ``timeout: ...`` and the
@@ -28,17 +31,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
-from . import datasets, metrics
+from .. import datasets
+from . import metrics
 from .baselines import BASELINES
 from .models import CLASSIFIERS, make_classifier, split
 
@@ -56,25 +62,48 @@ LAPACE_METHODS = {  # Lapace.explain settings; the paper's behaviour is spelled 
 METHODS = ("nnce", "drce", "robxce") + DICE_METHODS + tuple(LAPACE_METHODS)
 SINGLE_CF_METHODS = ("nnce", "robxce")
 BATCHED_METHODS = ("nnce", "drce") + tuple(LAPACE_METHODS)
-METRIC_COLUMNS = (
-    "validity",
-    "proximity_l1",
-    "proximity_l2",
-    "sparsity",
-    "lof_median",
-    "lof_mean",
-    "ynn",
-    "diversity",
-    "input_robustness",
-    "model_robustness",
-    "model_robustness_all",
-    "constraint_violations",
-    "coverage",
-    "runtime_per_query",
-)
+METRIC_COLUMNS = tuple(metrics.METRICS)
 COLUMNS = ("dataset", "method", "status", "n_queries", "n_counterfactuals") + METRIC_COLUMNS + ("fit_time", "centroid_validity")
 INPUT_SIGMA = 0.1
 QUERY_ROWS = "(queries)"  # lof_rows' key for the queries' own LOF
+
+
+@dataclass
+class StudyConfig:
+    """Everything a study run depends on; ``lapace study`` builds one from its command line (same names).
+
+    See ``lapace study --help`` (or :func:`build_parser`) for what each field means.
+    """
+
+    datasets: Sequence[str] = DEFAULT_DATASETS
+    methods: Sequence[str] = METHODS
+    classifier: str = "rf"
+    n_queries: int = 100
+    retrained: int = 10
+    seed: int = 0
+    time_budget: float = 600.0
+    out: str = "lapace-study"
+    max_train_rows: Optional[int] = None
+    k: int = 3
+    components_per_class: Optional[int] = None
+    epochs: Optional[int] = None
+    batch_size: int = 25
+    robx_perturbations: int = 200
+    robx_max_search: int = 1000
+    torch_threads: int = 1
+    progress: bool = True
+    command: str = "lapace study"
+
+    def __post_init__(self) -> None:
+        for name in ("n_queries", "retrained", "k", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError("%s must be at least 1, got %r" % (name, getattr(self, name)))
+        for name, known in (("datasets", datasets.names()), ("methods", METHODS)):
+            unknown = [v for v in getattr(self, name) if v not in known]
+            if unknown:
+                raise ValueError("unknown %s %s; choose from %s" % (name, unknown, ", ".join(known)))
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError("classifier must be one of %s, got %r" % (CLASSIFIERS, self.classifier))
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -90,7 +119,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lapace study`` argument parser."""
+    """The ``lapace study`` argument parser (defaults: :class:`StudyConfig`'s)."""
+    d = StudyConfig()
     p = argparse.ArgumentParser(
         prog="lapace study",
         description=(
@@ -108,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--datasets",
         nargs="+",
-        default=list(DEFAULT_DATASETS),
+        default=list(d.datasets),
         choices=datasets.names(),
         metavar="NAME",
         help="bundled datasets (%s); 'credit' is the Taiwan credit-default stand-in for HELOC" % ", ".join(datasets.names()),
@@ -116,61 +146,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--methods",
         nargs="+",
-        default=list(METHODS),
+        default=list(d.methods),
         choices=METHODS,
         metavar="METHOD",
         help="methods to compare: %s" % ", ".join(METHODS),
     )
-    p.add_argument("--classifier", choices=CLASSIFIERS, default="rf", help="model family explained and retrained")
-    p.add_argument("--n-queries", type=int, default=100, help="queries per dataset (fewer when the test split has fewer)")
-    p.add_argument("--retrained", type=int, default=10, help="retrained models for model-change robustness")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the models, LAPACE and the perturbations")
+    p.add_argument("--classifier", choices=CLASSIFIERS, default=d.classifier, help="model family explained and retrained")
+    p.add_argument("--n-queries", type=int, default=d.n_queries, help="queries per dataset (fewer when the test split has fewer)")
+    p.add_argument("--retrained", type=int, default=d.retrained, help="retrained models for model-change robustness")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split, the models, LAPACE and the perturbations")
     p.add_argument(
         "--time-budget",
         type=float,
-        default=600.0,
+        default=d.time_budget,
         help="seconds per method per dataset for generating the counterfactuals (the input-robustness "
         "regeneration gets the same budget again); checked between queries / batches",
     )
-    p.add_argument("--out", default="lapace-study", help="output directory")
-    p.add_argument("--max-train-rows", type=int, default=None, help="subsample the training split to this many rows")
+    p.add_argument("--out", default=d.out, help="output directory")
+    p.add_argument("--max-train-rows", type=int, default=d.max_train_rows, help="subsample the training split to this many rows")
     p.add_argument(
         "--k",
         type=int,
-        default=3,
+        default=d.k,
         help="counterfactuals per query for the diverse methods (LAPACE, DRCE, DiCE); NNCE and RobXCE return 1",
     )
     p.add_argument(
         "--components-per-class",
         type=int,
-        default=None,
+        default=d.components_per_class,
         help="LAPACE components per class m (default: k, so LAPACE returns one counterfactual per target "
         "component as in the paper)",
     )
-    p.add_argument("--epochs", type=int, default=None, help="LAPACE training epochs (default: chosen by Lapace)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="LAPACE training epochs (default: chosen by Lapace)")
     p.add_argument(
         "--batch-size",
         type=int,
-        default=25,
+        default=d.batch_size,
         help="queries per explain call for the batched methods "
         "(%s); the others go one query at a time" % ", ".join(BATCHED_METHODS),
     )
     p.add_argument(
         "--robx-perturbations",
         type=int,
-        default=200,
+        default=d.robx_perturbations,
         help="RobXCE perturbations per stability estimate (the published setting is 1000)",
     )
     p.add_argument(
         "--robx-max-search",
         type=int,
-        default=1000,
+        default=d.robx_max_search,
         help="RobXCE: nearest valid training rows searched for stable anchors per query (0 = all)",
     )
     p.add_argument(
         "--torch-threads",
         type=int,
-        default=1,
+        default=d.torch_threads,
         help="torch CPU threads for LAPACE (1 avoids oversubscription on a busy machine; 0 = torch's default)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -185,8 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
 class Setup:
     """Everything one dataset's methods share: split, model, queries, targets and retrained models."""
 
-    def __init__(self, name: str, args: argparse.Namespace) -> None:
-        self.name, self.args = name, args
+    def __init__(self, name: str, config: StudyConfig) -> None:
+        self.name, self.config = name, config
+        args = config
         self.ds = datasets.load(name)
         self.schema = self.ds.schema
         X_train, X_test, y_train, y_test = split(self.ds, test_size=0.2, random_state=args.seed)
@@ -225,11 +256,11 @@ class Setup:
     def lapace(self) -> Any:
         """The one ``Lapace`` shared by the three LAPACE methods (fitted on first use)."""
         if self._lapace is None:
-            from .explainer import Lapace
+            from ..explainer import Lapace
 
-            m = self.args.components_per_class or self.args.k
+            m = self.config.components_per_class or self.config.k
             ex = Lapace(
-                schema=self.schema, components_per_class=m, epochs=self.args.epochs, random_state=self.args.seed, verbose=False
+                schema=self.schema, components_per_class=m, epochs=self.config.epochs, random_state=self.config.seed, verbose=False
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # invalid centroids are reported in datasets.csv
@@ -243,7 +274,7 @@ class Setup:
             "dataset": self.name,
             "n_train": len(self.X_train),
             "n_features": len(self.schema.features),
-            "classifier": self.args.classifier,
+            "classifier": self.config.classifier,
             "test_accuracy": self.accuracy,
             "model_fit_time": self.model_fit_time,
             "retrain_time": self.retrain_time,
@@ -280,7 +311,7 @@ class Method:
 
     def __init__(self, name: str, setup: Setup) -> None:
         self.name, self.data = name, setup
-        self.k = 1 if name in SINGLE_CF_METHODS else setup.args.k
+        self.k = 1 if name in SINGLE_CF_METHODS else setup.config.k
         self.batched = name in BATCHED_METHODS
 
     def fit(self) -> float:
@@ -292,10 +323,10 @@ class Method:
 
 
 class BaselineMethod(Method):
-    """NNCE, DRCE or RobXCE from :mod:`lapace_plugin.baselines` (no constraints, as in their papers)."""
+    """NNCE, DRCE or RobXCE from :mod:`lapace_plugin.evaluation.baselines` (no constraints, as in their papers)."""
 
     def fit(self) -> float:
-        args = self.data.args
+        args = self.data.config
         kwargs: Dict[str, Any] = {}
         if self.name == "robxce":
             kwargs = {
@@ -345,9 +376,9 @@ class DiceMethod(Method):
 
     def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
         pieces, failures = [], {}
-        extra = {"random_seed": self.data.args.seed} if self.name == "dice-random" else {}
+        extra = {"random_seed": self.data.config.seed} if self.name == "dice-random" else {}
         for label, target in zip(queries.index, targets):
-            np.random.seed(self.data.args.seed)
+            np.random.seed(self.data.config.seed)
             with _quiet():
                 try:
                     res = self.dice.generate_counterfactuals(
@@ -402,7 +433,7 @@ class Run:
     def __init__(
         self, method: Method, queries: pd.DataFrame, targets: pd.Series, budget: float, progress: bool, desc: str
     ) -> None:
-        step = method.data.args.batch_size if method.batched else 1
+        step = method.data.config.batch_size if method.batched else 1
         pieces: List[pd.DataFrame] = []
         self.failures: Dict[Any, str] = {}
         self.seconds, self.n_done, self.timed_out = 0.0, 0, False
@@ -432,36 +463,29 @@ def _empty(queries: pd.DataFrame, features: List[str]) -> pd.DataFrame:
 
 
 def evaluate(method: Method, run: Run, progress: bool) -> Dict[str, Any]:
-    """Every metric of one method except LOF (computed for all methods of a dataset at once)."""
+    """Every registered metric of one method except LOF (computed for all methods of a dataset at once)."""
     data, cfs, facts = method.data, run.counterfactuals, run.queries
-    schema, targets = data.schema, data.targets.loc[facts.index]
     row: Dict[str, Any] = {
         "n_queries": run.n_done,
         "n_counterfactuals": len(cfs),
-        "coverage": metrics.coverage(facts, cfs),
         "runtime_per_query": metrics.runtime_per_query(run.seconds, run.n_done) if run.n_done else np.nan,
     }
-    if len(cfs) == 0:
-        row["constraint_violations"] = 0
-        return row
-    row["validity"] = metrics.validity(cfs, data.proba, targets, schema=schema)
-    row["proximity_l1"] = metrics.proximity_l1(schema, facts, cfs)
-    row["proximity_l2"] = metrics.proximity_l2(schema, facts, cfs)
-    row["sparsity"] = metrics.sparsity(schema, facts, cfs)
-    row["ynn"] = metrics.ynn(schema, cfs, data.X_train, data.proba, targets, train_pred=data.train_pred)
-    row["diversity"] = metrics.diversity(schema, cfs)
-    row["model_robustness"] = metrics.model_robustness(cfs, data.retrained, targets, schema=schema)
-    row["model_robustness_all"] = metrics.model_robustness_all(cfs, data.retrained, targets, schema=schema)
-    row["constraint_violations"] = metrics.constraint_violations(facts, cfs, schema, schema=schema)
 
     def regenerate(perturbed: pd.DataFrame) -> pd.DataFrame:
         # the original query's target is kept for its perturbed copy
-        again = Run(method, perturbed, data.targets, data.args.time_budget, progress, "  %s (perturbed)" % method.name)
+        again = Run(method, perturbed, data.targets, data.config.time_budget, progress, "  %s (perturbed)" % method.name)
         return again.counterfactuals
 
-    row["input_robustness"] = metrics.input_robustness(
-        regenerate, facts, schema, counterfactuals=cfs, sigma=INPUT_SIGMA, random_state=data.args.seed
+    evaluation = metrics.Evaluation(
+        schema=data.schema, factuals=facts, counterfactuals=cfs, predict_proba=data.proba,
+        targets=data.targets.loc[facts.index], X_train=data.X_train, train_pred=data.train_pred,
+        retrained=data.retrained, regenerate=regenerate, seed=data.config.seed, sigma=INPUT_SIGMA,
     )
+    measured = ("coverage", "constraint_violations") if len(cfs) == 0 else list(metrics.METRICS)
+    for name in measured:
+        metric = metrics.METRICS[name]
+        if metric.compute is not None:
+            row[name] = metric.compute(evaluation)
     return row
 
 
@@ -477,7 +501,7 @@ def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float
         if len(run.counterfactuals):
             frames.append(run.counterfactuals.reset_index().assign(_method=name))
     allcfs = pd.concat(frames, ignore_index=True)
-    scores = metrics.lof_scores(setup.schema, allcfs, setup.X_train, setup.proba, setup.targets, train_pred=setup.train_pred)
+    scores = metrics.lof_scores(setup.schema, None, allcfs, setup.X_train, setup.proba, setup.targets, train_pred=setup.train_pred)
     out = {}
     for name, part in pd.Series(scores).groupby(allcfs["_method"].to_numpy()):
         out[name] = (float(np.median(part)), float(np.mean(part)))
@@ -489,9 +513,10 @@ def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float
 # ----------------------------------------------------------------------------------------------
 
 
-def run_dataset(name: str, args: argparse.Namespace, progress: bool = True) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+def run_dataset(name: str, config: StudyConfig) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Rows of ``results.csv`` for one dataset, and its ``datasets.csv`` row."""
-    setup = Setup(name, args)
+    args, progress = config, config.progress
+    setup = Setup(name, config)
     rows: List[Dict[str, Any]] = []
     runs: Dict[str, Run] = {}
     cf_dir = os.path.join(args.out, "counterfactuals", name)
@@ -535,61 +560,54 @@ def run_dataset(name: str, args: argparse.Namespace, progress: bool = True) -> T
     return rows, info
 
 
-def run_study(args: argparse.Namespace) -> Tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every dataset and method; write the outputs to ``args.out``; return (results, datasets)."""
-    from .study_plots import plot_dataset, write_markdown
+def run_study(config: StudyConfig) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every dataset and method of ``config``; write the outputs to ``config.out``; return (results, datasets)."""
+    from .report import plot_dataset, write_markdown
 
-    os.makedirs(args.out, exist_ok=True)
-    if getattr(args, "torch_threads", 0):
+    os.makedirs(config.out, exist_ok=True)
+    if config.torch_threads:
         import torch
 
-        torch.set_num_threads(int(args.torch_threads))
-    progress = not args.no_progress
+        torch.set_num_threads(int(config.torch_threads))
     rows: List[Dict[str, Any]] = []
     infos: List[Dict[str, Any]] = []
     start = time.perf_counter()
     results, info_frame = pd.DataFrame(columns=list(COLUMNS)), pd.DataFrame()
-    for name in _bar(args.datasets, desc="datasets", enabled=progress and len(args.datasets) > 1, leave=True):
-        ds_rows, info = run_dataset(name, args, progress)
+    for name in _bar(config.datasets, desc="datasets", enabled=config.progress and len(config.datasets) > 1, leave=True):
+        ds_rows, info = run_dataset(name, config)
         rows.extend(ds_rows)
         infos.append(info)
         # every output is rewritten after each dataset, so an interrupted run keeps the datasets it finished
         results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
         info_frame = pd.DataFrame(infos)
-        results.to_csv(os.path.join(args.out, "results.csv"), index=False)
-        info_frame.to_csv(os.path.join(args.out, "datasets.csv"), index=False)
-        plot_dataset(results[results["dataset"] == name], os.path.join(args.out, "figures", "%s.png" % name))
-        write_markdown(results, info_frame, args, time.perf_counter() - start, os.path.join(args.out, "results.md"))
+        results.to_csv(os.path.join(config.out, "results.csv"), index=False)
+        info_frame.to_csv(os.path.join(config.out, "datasets.csv"), index=False)
+        plot_dataset(results[results["dataset"] == name], os.path.join(config.out, "figures", "%s.png" % name))
+        write_markdown(results, info_frame, config, time.perf_counter() - start, os.path.join(config.out, "results.md"))
     return results, info_frame
+
+
+def config_from_args(args: argparse.Namespace, command: str) -> StudyConfig:
+    """The :class:`StudyConfig` of parsed ``lapace study`` arguments."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(StudyConfig) if hasattr(args, f.name)}
+    return StudyConfig(progress=not args.no_progress, command=command, **values)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``lapace study``; returns 0."""
     args = build_parser().parse_args(None if argv is None else list(argv))
-    for opt in ("n_queries", "retrained", "k", "batch_size"):
-        if getattr(args, opt) < 1:
-            raise SystemExit("--%s must be at least 1, got %r" % (opt.replace("_", "-"), getattr(args, opt)))
-    args.command = "lapace study " + " ".join(sys.argv[1:] if argv is None else list(argv))
+    try:
+        config = config_from_args(args, "lapace study " + " ".join(sys.argv[1:] if argv is None else list(argv)))
+    except ValueError as exc:
+        raise SystemExit("lapace study: %s" % exc)
     start = time.perf_counter()
-    results, _ = run_study(args)
+    results, _ = run_study(config)
     print(
-        results[
-            [
-                "dataset",
-                "method",
-                "status",
-                "validity",
-                "proximity_l1",
-                "input_robustness",
-                "model_robustness",
-                "lof_median",
-                "runtime_per_query",
-            ]
-        ]
+        results[["dataset", "method", "status", "validity", "proximity_l1", "input_robustness", "model_robustness", "lof_median", "runtime_per_query"]]
         .round(3)
         .to_string(index=False)
     )
-    print("wrote %s (results.csv, results.md, datasets.csv, figures/) in %.0f s" % (args.out, time.perf_counter() - start))
+    print("wrote %s (results.csv, results.md, datasets.csv, figures/) in %.0f s" % (config.out, time.perf_counter() - start))
     return 0
 
 

@@ -1,8 +1,7 @@
-"""Figures and the markdown report of ``lapace study`` (see :mod:`lapace_plugin.study`)."""
+"""Figures and the markdown report of ``lapace study`` (see :mod:`lapace_plugin.evaluation.study`)."""
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from typing import Any, Dict, List, Optional
@@ -10,23 +9,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-# metric -> (label, direction): +1 higher is better, -1 lower is better, 0 "0 is perfect"
-METRICS: Dict[str, Any] = {
-    "validity": ("validity", +1),
-    "proximity_l1": ("proximity (L1)", -1),
-    "proximity_l2": ("proximity (L2)", -1),
-    "sparsity": ("sparsity (share changed)", -1),
-    "lof_median": ("LOF median", -1),
-    "lof_mean": ("LOF mean", -1),
-    "ynn": ("yNN", +1),
-    "diversity": ("diversity", +1),
-    "input_robustness": ("input robustness (0 best)", -1),
-    "model_robustness": ("model robustness (pairs)", +1),
-    "model_robustness_all": ("model robustness (all R)", +1),
-    "constraint_violations": ("constraint violations", -1),
-    "coverage": ("coverage", +1),
-    "runtime_per_query": ("seconds per query (log)", -1),
-}
+from .metrics import METRICS
+
 _FAMILY_COLOURS = {"lapace": "#1f77b4", "dice": "#ff7f0e", "nnce": "#2ca02c", "drce": "#d62728", "robxce": "#9467bd"}
 
 
@@ -59,7 +43,7 @@ def plot_dataset(results: pd.DataFrame, path: str) -> None:
     x = np.arange(len(methods))
     colours = [_colour(m) for m in methods]
     for ax, metric in zip(axes.ravel(), names):
-        label, direction = METRICS[metric]
+        label, direction = METRICS[metric].label, METRICS[metric].better
         values = pd.to_numeric(results[metric], errors="coerce").to_numpy(dtype=float)
         heights = np.where(np.isnan(values), 0.0, values)
         ax.bar(x, heights, color=colours)
@@ -169,28 +153,28 @@ def _yes(flag: Any) -> str:
     return "yes" if bool(flag) else "**no**"
 
 
-def write_markdown(results: pd.DataFrame, info: pd.DataFrame, args: argparse.Namespace, wall: float, path: str) -> None:
+def write_markdown(results: pd.DataFrame, info: pd.DataFrame, config: Any, wall: float, path: str) -> None:
     """Write ``results.md``: settings, per-dataset facts, one metric table per dataset and the claims check."""
-    m = args.components_per_class or args.k
+    m = config.components_per_class or config.k
     lines = [
         "# LAPACE comparative study",
         "",
-        "Command: `%s`" % getattr(args, "command", "lapace study"),
+        "Command: `%s`" % config.command,
         "",
         "Wall time: %.0f s. Classifier: %s (n_jobs=1), %d retrained models, seed %d; k = %d counterfactuals per query "
         "for LAPACE, DRCE and DiCE, 1 for NNCE and RobXCE; LAPACE m = %d components per class, epochs %s; RobXCE %d "
         "perturbations, search among the %s nearest valid training rows; time budget %g s per method per dataset."
         % (
             wall,
-            args.classifier,
-            args.retrained,
-            args.seed,
-            args.k,
+            config.classifier,
+            config.retrained,
+            config.seed,
+            config.k,
             m,
-            args.epochs or "auto",
-            args.robx_perturbations,
-            args.robx_max_search or "all",
-            args.time_budget,
+            config.epochs or "auto",
+            config.robx_perturbations,
+            config.robx_max_search or "all",
+            config.time_budget,
         ),
         "",
         "NNCE, DRCE and RobXCE are this package's implementations of the published methods; DiCE runs through dice-ml "

@@ -1,0 +1,120 @@
+"""Plausibility metrics: LOF among the target class's training rows and yNN (SPEC section 4).
+
+Every metric takes ``(schema, factuals, counterfactuals, ...)``. Rows are compared in
+:func:`lapace_plugin.distance.embed`'s space (scaled numeric features, one-hot categories).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..distance import embed
+from .frames import PredictProba, TargetClass, feature_frame, predicted_class, query_ids, targets_per_row
+
+
+class LOFScore(NamedTuple):
+    """Median and mean of ``-score_samples`` of the counterfactuals (about 1 = inlier)."""
+
+    median: float
+    mean: float
+
+
+def training_predictions(schema: Any, X_train: pd.DataFrame, predict_proba: PredictProba, train_pred: Optional[np.ndarray]) -> np.ndarray:
+    """The model's class index per training row (``train_pred`` when given, checked for length)."""
+    if train_pred is not None:
+        train_pred = np.asarray(train_pred, dtype=int)
+        if len(train_pred) != len(X_train):
+            raise ValueError("train_pred has %d entries for %d training rows" % (len(train_pred), len(X_train)))
+        return train_pred
+    return predicted_class(predict_proba, feature_frame(X_train, schema))
+
+
+def lof_scores(
+    schema: Any,
+    factuals: Optional[pd.DataFrame],
+    counterfactuals: pd.DataFrame,
+    X_train: pd.DataFrame,
+    predict_proba: PredictProba,
+    target_class: TargetClass,
+    n_neighbors: int = 10,
+    train_pred: Optional[np.ndarray] = None,
+    deduplicate: bool = True,
+) -> np.ndarray:
+    """LOF outlier score (``-score_samples``) of each counterfactual row; see :func:`plausibility_lof`."""
+    from sklearn.neighbors import LocalOutlierFactor
+
+    ids = query_ids(counterfactuals)
+    scores = np.full(len(ids), np.nan)
+    if len(ids) == 0:
+        return scores
+    targets = targets_per_row(target_class, ids, factuals)
+    train = embed(schema, feature_frame(X_train, schema))
+    train_pred = training_predictions(schema, X_train, predict_proba, train_pred)
+    points = embed(schema, feature_frame(counterfactuals, schema))
+    for t in np.unique(targets):
+        reference = train[train_pred == t]
+        if deduplicate:
+            reference = np.unique(reference, axis=0)
+        if len(reference) < 2:
+            raise ValueError(
+                "plausibility_lof needs at least 2 distinct training rows predicted as class %d; got %d" % (t, len(reference))
+            )
+        lof = LocalOutlierFactor(n_neighbors=min(n_neighbors, len(reference) - 1), novelty=True).fit(reference)
+        rows = targets == t
+        scores[rows] = -lof.score_samples(points[rows])
+    return scores
+
+
+def plausibility_lof(
+    schema: Any,
+    factuals: Optional[pd.DataFrame],
+    counterfactuals: pd.DataFrame,
+    X_train: pd.DataFrame,
+    predict_proba: PredictProba,
+    target_class: TargetClass,
+    n_neighbors: int = 10,
+    train_pred: Optional[np.ndarray] = None,
+    deduplicate: bool = True,
+) -> LOFScore:
+    """Local outlier factor of the counterfactuals among training rows of their target class.
+
+    ``LocalOutlierFactor(n_neighbors=10, novelty=True)`` is fitted, per target class, on the **de-duplicated**
+    training rows that the model assigns to that class; a counterfactual's score is ``-score_samples`` (about 1 for
+    an inlier, larger is worse). ``factuals`` is needed only when ``target_class`` is a per-row sequence;
+    ``train_pred`` (the model's class per training row) skips recomputing it; keep ``deduplicate``: duplicate rows
+    make LOF explode. Returns ``(median, mean)``, NaN without counterfactuals.
+    """
+    scores = lof_scores(
+        schema, factuals, counterfactuals, X_train, predict_proba, target_class,
+        n_neighbors=n_neighbors, train_pred=train_pred, deduplicate=deduplicate,
+    )
+    if len(scores) == 0:
+        return LOFScore(float("nan"), float("nan"))
+    return LOFScore(float(np.median(scores)), float(np.mean(scores)))
+
+
+def ynn(
+    schema: Any,
+    factuals: Optional[pd.DataFrame],
+    counterfactuals: pd.DataFrame,
+    X_train: pd.DataFrame,
+    predict_proba: PredictProba,
+    target_class: TargetClass,
+    k: int = 5,
+    train_pred: Optional[np.ndarray] = None,
+) -> float:
+    """Mean share of a counterfactual's ``k`` nearest training rows (Euclidean) that the model assigns to its target."""
+    from sklearn.neighbors import NearestNeighbors
+
+    ids = query_ids(counterfactuals)
+    if len(ids) == 0:
+        return float("nan")
+    targets = targets_per_row(target_class, ids, factuals)
+    train = embed(schema, feature_frame(X_train, schema))
+    train_pred = training_predictions(schema, X_train, predict_proba, train_pred)
+    nn = NearestNeighbors(n_neighbors=min(k, len(train))).fit(train)
+    neighbours = nn.kneighbors(embed(schema, feature_frame(counterfactuals, schema)), return_distance=False)
+    return float(np.mean(train_pred[neighbours] == targets[:, None]))
