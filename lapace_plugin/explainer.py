@@ -43,6 +43,17 @@ class CallSettings(NamedTuple):
     path: str
     search: str
     revert: bool
+    max_points: int
+
+    def chunk(self, m: int) -> int:
+        """Queries per chunk, so that a chunk's path grid (queries x m paths x steps) stays within ``max_points``."""
+        per_query = m * (self.n_steps + 1)
+        if per_query > self.max_points:
+            raise ValueError(
+                "one query's path grid has %d points (components_per_class=%d x (n_steps=%d + 1)), more than "
+                "max_points=%d: raise max_points or lower n_steps" % (per_query, m, self.n_steps, self.max_points)
+            )
+        return self.max_points // per_query
 
     def meta(self) -> Dict[str, Any]:
         return dict(self._asdict())
@@ -228,6 +239,7 @@ class Lapace:
         path: Optional[str] = None,
         search: Optional[str] = None,
         revert: Optional[bool] = None,
+        max_points: Optional[int] = None,
     ) -> Explanation:
         """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
 
@@ -246,22 +258,33 @@ class Lapace:
         constraints
             ``None``, ``"schema"`` (the schema's immutable and monotone features), a ``Constraints`` or an
             equivalent dict.
-        n_steps, path, search, revert
-            This call's path resolution, path kind, search and reversion (default: the constructor's); ``last``
-            ignores ``path``, ``search`` and ``revert``.
+        n_steps, path, search, revert, max_points
+            This call's path resolution, path kind, search, reversion and memory bound (default: the
+            constructor's); ``last`` ignores ``path``, ``search`` and ``revert``.
         """
         self._check_fitted()
-        settings = self._call_settings(strategy, n_counterfactuals, n_steps=n_steps, path=path, search=search, revert=revert)
+        settings = self._call_settings(
+            strategy, n_counterfactuals, n_steps=n_steps, path=path, search=search, revert=revert, max_points=max_points
+        )
         batch = self._query_batch(X, target_class, constraints)
         space = self._space()
         chosen = STRATEGIES.build(
             settings.strategy, path=settings.path, search=settings.search, n_steps=settings.n_steps,
             margin=self.sparse_margin, tolerance=self.sparse_tolerance,
         )
-        found = chosen.candidates(space, batch)
-        if settings.revert and chosen.refinable:
-            found = Revert().refine(space, batch, found)
-        selections, failures = select(space, batch, found, settings.n_counterfactuals, settings.strategy)
+        parts, failures = [], {}
+        size = settings.chunk(batch.m)
+        chunks = [np.arange(start, min(start + size, batch.n)) for start in range(0, batch.n, size)]
+        for rows in chunks:
+            part = batch.take(rows)
+            found = chosen.candidates(space, part)
+            if settings.revert and chosen.refinable:
+                found = Revert().refine(space, part, found)
+            frame, missing = select(space, part, found, settings.n_counterfactuals, settings.strategy)
+            parts.append(frame)
+            failures.update(missing)
+        selections = pd.concat(parts, ignore_index=True)
+        selections["order"] = np.repeat(np.arange(batch.n), batch.m)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
         return Explanation(
             queries=batch.raw,
@@ -271,7 +294,9 @@ class Lapace:
             classes=self.classes_,
             failures=failures,
             strategy=settings.strategy,
-            paths=lambda: path_frame(space, batch, kind, settings.n_steps),
+            paths=lambda: pd.concat(
+                [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
+            ),
             restore_dtypes=self.encoder_.restore_dtypes,
             meta=dict(settings.meta(), constraints=None if batch.constraints is None else batch.constraints.to_dict()),
         )

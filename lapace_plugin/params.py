@@ -160,6 +160,9 @@ PARAMETERS: Dict[str, Param] = {
     "sparse_tolerance": Param(0.1, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: scaled-unit tolerance at tau 0."),
     "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
                     per_call=True),
+    "max_points": Param(100_000, Integer(1, 10**9),
+                        "Most path points decoded and classified at once: ``explain`` splits larger batches into chunks of "
+                        "queries (identical results, bounded memory: about 2 KB per point on adult).", per_call=True),
     "random_state": Param(None, Nullable(Integer(0, 2**32 - 1)),
                           "Seed for a reproducible fit on the same machine and library versions."),
     "device": Param("cpu", Device(), "Torch device for the L-GMVAE (``\"cpu\"``, ``\"cuda\"``, ...)."),
