@@ -6,14 +6,15 @@ from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-DecodeAndClassify = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
+# latent points -> (snapped encoded rows (N, D), probabilities (N, L), plausible (N,): no rare pair of states)
+DecodeAndClassify = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 class SettledCentroids(NamedTuple):
     latents: np.ndarray  # (K, latent_dim) centroids mu_c after settling
     points: np.ndarray  # (K, D) snapped decoded centroids
     proba: np.ndarray  # (K, L) classifier probabilities of the decoded centroids
-    valid: np.ndarray  # (K,) decoded centroid assigned to its own class
+    valid: np.ndarray  # (K,) decoded centroid assigned to its own class, and plausible
     moved: List[int]  # components that were moved
     initial_validity: float  # share valid before settling
 
@@ -29,7 +30,8 @@ def settle_centroids(
     """Decode and classify every centroid; move invalid or duplicate ones onto valid, distinct points.
 
     Components are visited per class from the busiest (most training rows) to the least busy. A centroid
-    whose decoding the classifier does not assign to its own class, or that decodes to the same row as a
+    whose decoding the classifier does not assign to its own class (or that is not plausible: it holds a pair of
+    states that real rows do not, see :mod:`lapace_plugin.support`), or that decodes to the same row as a
     busier centroid of its class, is moved to the nearest latent point, among its members' encodings
     (``z_train`` rows whose most responsible component it is) and the segment towards their mean, that
     decodes to a valid, distinct row. One that cannot be made valid stays invalid.
@@ -42,13 +44,14 @@ def settle_centroids(
         Latent means ``(n, latent_dim)``, most responsible component ``(n,)`` and predicted label ``(n,)`` of
         the training rows.
     decode_and_classify
-        Latent points ``(N, latent_dim)`` -> (snapped encoded rows ``(N, D)``, probabilities ``(N, L)``).
+        Latent points ``(N, latent_dim)`` -> (snapped encoded rows ``(N, D)``, probabilities ``(N, L)``, plausible
+        ``(N,)``).
     """
     m = components_per_class
     mu = latents.copy()
-    points, proba = decode_and_classify(mu)
+    points, proba, plausible = decode_and_classify(mu)
     owner = np.arange(len(mu)) // m
-    valid = proba.argmax(1) == owner
+    valid = (proba.argmax(1) == owner) & plausible
     initial = float(valid.mean())
     moved: List[int] = []
     for label in range(len(mu) // m):
@@ -83,8 +86,8 @@ def _nearest_valid_distinct(
     ts = np.linspace(0.1, 1.0, 10, dtype=np.float32)[:, None]
     segment = (1 - ts) * mu_k + ts * pool.mean(0)
     candidates = np.concatenate([segment, nearest]).astype(np.float32)
-    points, proba = decode_and_classify(candidates)
-    ok = (proba.argmax(1) == label) & np.array([not contains(accepted, p) for p in points])
+    points, proba, plausible = decode_and_classify(candidates)
+    ok = (proba.argmax(1) == label) & plausible & np.array([not contains(accepted, p) for p in points])
     if not ok.any():
         return None
     dist = ((candidates - mu_k) ** 2).sum(1)

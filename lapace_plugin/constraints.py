@@ -96,10 +96,13 @@ class Constraints:
             ("categories", list(self.categories)),
         ):
             schema.check_features(names, what="feature in %r constraint" % kind)
-        for kind, names in (("increase", self.increase), ("decrease", self.decrease), ("ranges", list(self.ranges))):
+        for kind, names in (("increase", self.increase), ("decrease", self.decrease)):
             cats = [n for n in names if n in schema.categorical]
             if cats:
-                raise ValueError("%r constraints apply to continuous features only; %s are categorical" % (kind, cats))
+                raise ValueError("%r constraints apply to continuous and ordinal features only; %s are unordered categorical" % (kind, cats))
+        not_numbers = [n for n in self.ranges if n not in schema.continuous]
+        if not_numbers:
+            raise ValueError("'ranges' constraints apply to continuous features only; %s are categorical or ordinal" % not_numbers)
         both = set(self.increase) & set(self.decrease)
         if both:
             raise ValueError("features %s cannot be both increase-only and decrease-only; use immutable" % sorted(both))
@@ -107,11 +110,12 @@ class Constraints:
             if lo > hi:
                 raise ValueError("range for %r is empty: low %s > high %s" % (name, lo, hi))
         for name, allowed in self.categories.items():
-            if name not in schema.categorical:
-                raise ValueError("'categories' constraints apply to categorical features only; %r is continuous" % name)
-            unknown = [c for c in allowed if c not in schema.categorical[name]]
+            cats = schema.categorical.get(name, schema.ordinal.get(name))
+            if cats is None:
+                raise ValueError("'categories' constraints apply to categorical and ordinal features only; %r is continuous" % name)
+            unknown = [c for c in allowed if c not in cats]
             if unknown:
-                raise ValueError("allowed categories %s of %r are unknown; known: %s" % (unknown, name, schema.categorical[name]))
+                raise ValueError("allowed categories %s of %r are unknown; known: %s" % (unknown, name, cats))
             if not allowed:
                 raise ValueError("no allowed category left for %r" % name)
 
@@ -155,12 +159,14 @@ class Constraints:
         def tol(name: str) -> float:
             return CHANGE_TOL * span(schema, name) if schema is not None and name in schema.ranges else CHANGE_TOL
 
-        def numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+        def numbers(frame: pd.DataFrame, name: str) -> np.ndarray:  # an ordinal feature's level
+            if schema is not None and name in schema.ordinal:
+                return pd.Categorical(frame[name].to_numpy(), categories=schema.ordinal[name]).codes.astype(float)
             return np.asarray(frame[name].to_numpy(), dtype=float)
 
         for name in self.immutable:
             a, b = factuals[name], counterfactuals[name]
-            categorical = schema is not None and name in schema.categorical
+            categorical = schema is not None and (name in schema.categorical or name in schema.ordinal)
             if categorical or not (pd.api.types.is_numeric_dtype(a.dtype) and pd.api.types.is_numeric_dtype(b.dtype)):
                 yield "immutable", name, np.asarray(a.to_numpy(), dtype=object) != np.asarray(b.to_numpy(), dtype=object)
             else:
@@ -189,22 +195,29 @@ class Constraints:
 
 
 class EncodedConstraints:
-    """Constraints compiled for encoded rows: violation test, differentiable penalty and hard projection."""
+    """Constraints compiled for encoded rows: which points need repair, a differentiable penalty, a hard projection.
+
+    Numeric-block features (continuous, point-mass values, typed ordinal levels) are constrained on their column;
+    one-hot features (categorical; ordinal with the paper's decoder) on their group. A point-mass feature's gate
+    follows its value after projection (:meth:`TabularEncoder.settle`); in the penalty its value counts as the soft
+    expectation ``gate * value + (1 - gate) * mass``.
+    """
 
     def __init__(self, constraints: Constraints, encoder: TabularEncoder) -> None:
         schema = encoder.schema
         self.encoder = encoder
         nc = encoder.n_continuous
-        col = {name: j for j, name in enumerate(schema.continuous)}
-        group = {name: sl for name, sl in encoder.groups}
-        self.immutable_cont = [col[n] for n in constraints.immutable if n in col]
-        self.immutable_groups = [group[n] for n in constraints.immutable if n in group]
-        self.increase = [col[n] for n in constraints.increase]
-        self.decrease = [col[n] for n in constraints.decrease]
+        place = {name: encoder.column(name) for name in schema.features}
+        self.immutable_cont = [place[n] for n in constraints.immutable if isinstance(place[n], int)]
+        self.immutable_groups = [place[n] for n in constraints.immutable if isinstance(place[n], slice)]
+        self.increase = [place[n] for n in constraints.increase if isinstance(place[n], int)]
+        self.decrease = [place[n] for n in constraints.decrease if isinstance(place[n], int)]
+        self.increase_groups = [place[n] for n in constraints.increase if isinstance(place[n], slice)]
+        self.decrease_groups = [place[n] for n in constraints.decrease if isinstance(place[n], slice)]
         lo = np.full(nc, -np.inf)
         hi = np.full(nc, np.inf)
         for name, (a, b) in constraints.ranges.items():
-            j = col[name]
+            j = place[name]
             if name in schema.integer:
                 a, b = math.ceil(a - 1e-9), math.floor(b + 1e-9)
             lo[j], hi[j] = a, b
@@ -213,12 +226,18 @@ class EncodedConstraints:
         self.lo = np.clip((lo - base) / span, -1e9, 1e9).astype(np.float32)
         self.hi = np.clip((hi - base) / span, -1e9, 1e9).astype(np.float32)
         self.forbidden = np.zeros(encoder.width, dtype=bool)
+        self.levels: Dict[int, np.ndarray] = {}  # allowed scaled levels of typed ordinal features
         for name, allowed in constraints.categories.items():
-            sl = group[name]
-            cats = schema.categorical[name]
-            for i, cat in enumerate(cats):
-                if cat not in allowed:
-                    self.forbidden[sl.start + i] = True
+            cats = schema.categorical.get(name) or schema.ordinal[name]
+            where = place[name]
+            if isinstance(where, slice):
+                for i, cat in enumerate(cats):
+                    if cat not in allowed:
+                        self.forbidden[where.start + i] = True
+            else:
+                self.levels[where] = np.array([cats.index(c) for c in allowed], dtype=np.float32) / max(1, len(cats) - 1)
+        self.gates = [(j, g) for _, j, g in encoder.gates]
+        self.masses = torch.as_tensor(np.array(encoder._mass_scaled, dtype=np.float32))
 
     def needs_repair(self, points: np.ndarray, factuals: np.ndarray) -> np.ndarray:
         """Rows of snapped encoded ``points (N, D)`` whose decoding breaks a constraint against ``factuals (N, D)``.
@@ -236,33 +255,45 @@ class EncodedConstraints:
             bad |= points[:, j] < factuals[:, j] - tol
         for j in self.decrease:
             bad |= points[:, j] > factuals[:, j] + tol
+        for sl in self.increase_groups:
+            bad |= points[:, sl].argmax(1) < factuals[:, sl].argmax(1)
+        for sl in self.decrease_groups:
+            bad |= points[:, sl].argmax(1) > factuals[:, sl].argmax(1)
         if self.has_ranges:
             nc = self.encoder.n_continuous
             bad |= ((points[:, :nc] < self.lo - tol) | (points[:, :nc] > self.hi + tol)).any(1)
         if self.forbidden.any():
             bad |= (points[:, self.forbidden] > 0.5).any(1)
+        for j, allowed in self.levels.items():
+            bad |= np.abs(points[:, j, None] - allowed[None, :]).min(1) > tol
         return bad
 
     def penalty(self, decoded: torch.Tensor, factuals: torch.Tensor) -> torch.Tensor:
-        """Differentiable violation ``(N,)`` of decoded rows (continuous in [0, 1], softmax groups)."""
+        """Differentiable violation ``(N,)`` of decoded rows (numbers in [0, 1], gate probabilities, softmax groups)."""
+        values = decoded[:, : self.encoder.n_continuous]
+        if self.gates:  # a point-mass value as its expectation under the soft gate
+            cols = [j for j, _ in self.gates]
+            gate = decoded[:, [g for _, g in self.gates]]
+            expected = gate * values[:, cols] + (1.0 - gate) * self.masses.to(decoded.device)
+            values = values.index_copy(1, torch.as_tensor(cols, device=decoded.device), expected)
         total = torch.zeros(len(decoded), dtype=decoded.dtype, device=decoded.device)
         for j in self.immutable_cont:
-            total = total + (decoded[:, j] - factuals[:, j]).abs()
+            total = total + (values[:, j] - factuals[:, j]).abs()
         for sl in self.immutable_groups:
             total = total + 1.0 - (decoded[:, sl] * factuals[:, sl]).sum(1)
         for j in self.increase:
-            total = total + torch.relu(factuals[:, j] - decoded[:, j])
+            total = total + torch.relu(factuals[:, j] - values[:, j])
         for j in self.decrease:
-            total = total + torch.relu(decoded[:, j] - factuals[:, j])
+            total = total + torch.relu(values[:, j] - factuals[:, j])
         if self.has_ranges:
-            nc = self.encoder.n_continuous
             lo = torch.as_tensor(self.lo, device=decoded.device)
             hi = torch.as_tensor(self.hi, device=decoded.device)
-            cont = decoded[:, :nc]
-            total = total + (torch.relu(lo - cont) + torch.relu(cont - hi)).sum(1)
+            total = total + (torch.relu(lo - values) + torch.relu(values - hi)).sum(1)
         if self.forbidden.any():
             mask = torch.as_tensor(self.forbidden, device=decoded.device)
             total = total + decoded[:, mask].sum(1)
+        for j, allowed in self.levels.items():
+            total = total + (values[:, j, None] - torch.as_tensor(allowed, device=decoded.device)).abs().min(1)[0]
         return total
 
     def project(self, decoded: np.ndarray, factuals: np.ndarray, snap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
@@ -279,7 +310,12 @@ class EncodedConstraints:
             out[:, j] = np.maximum(out[:, j], factuals[:, j])
         for j in self.decrease:
             out[:, j] = np.minimum(out[:, j], factuals[:, j])
+        for sl, wrong in [(sl, np.less) for sl in self.increase_groups] + [(sl, np.greater) for sl in self.decrease_groups]:
+            back = wrong(out[:, sl].argmax(1), factuals[:, sl].argmax(1))
+            out[back, sl] = factuals[back, sl]
         if self.has_ranges:
             nc = self.encoder.n_continuous
             out[:, :nc] = np.clip(out[:, :nc], self.lo, self.hi)
-        return out
+        for j, allowed in self.levels.items():
+            out[:, j] = allowed[np.abs(out[:, j, None] - allowed[None, :]).argmin(1)]
+        return self.encoder.settle(out)

@@ -17,7 +17,7 @@ from .batch import QueryBatch
 from .centroids import settle_centroids
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
-from .latent import Centroids, LatentSpace
+from .latent import Centroids, LatentSpace, Members
 from .lgmvae import LGMVAE, train_lgmvae
 from .paths import PATH_KINDS, path_frame
 from .refine import Revert
@@ -25,6 +25,7 @@ from .result import Explanation
 from .schema import FeatureSchema
 from .selection import select
 from .strategies import STRATEGIES
+from .support import PairSupport
 from .targets import resolve_targets
 
 PredictProba = Callable[[pd.DataFrame], Any]
@@ -44,6 +45,8 @@ class CallSettings(NamedTuple):
     search: str
     revert: bool
     max_points: int
+    min_pair_count: int
+    distinct: bool
 
     def chunk(self, m: int) -> int:
         """Queries per chunk, so that a chunk's path grid (queries x m paths x steps) stays within ``max_points``."""
@@ -103,6 +106,12 @@ _DOC = """LAPACE counterfactual explainer for any classifier with ``predict_prob
         Components whose centroid settling moved.
     distinct_centroids_ : dict
         Distinct valid decoded centroids per class label.
+    members_ : Members or None
+        Up to ``neighbours`` training rows per component (encoded, with their latent means): the ends of
+        ``path="neighbour"``.
+    support_ : PairSupport
+        How many training rows hold each pair of categorical, ordinal and point-mass states (the plausibility
+        filter, ``min_pair_count``).
     fit_time_ : float
         Seconds ``fit`` took.
     """
@@ -149,7 +158,8 @@ class Lapace:
         schema = self.schema if self.schema is not None else FeatureSchema.infer(X)
         X = schema.validate(X, name="training data")
         self.schema_ = schema
-        self.encoder_ = TabularEncoder(schema)
+        self.encoder_ = TabularEncoder(schema, typed=self.decoder == "typed")
+        self.support_ = PairSupport.fit(schema, X)
         self.predict_proba_ = predict_proba
         self.device_ = torch.device(self.device)
         probs = self._predict(X)
@@ -177,9 +187,8 @@ class Lapace:
         return self
 
     def _build_model(self) -> LGMVAE:
-        groups = [(sl.start, sl.stop) for _, sl in self.encoder_.groups]
         model = LGMVAE(
-            self.encoder_.width, self.encoder_.n_continuous, groups, self.n_classes_, int(self.components_per_class),
+            self.encoder_.layout, self.n_classes_, int(self.components_per_class),
             latent_dim=int(self.latent_dim), hidden=tuple(int(h) for h in self.hidden),
         )
         return model.to(self.device_)
@@ -192,6 +201,7 @@ class Lapace:
         with torch.no_grad():
             self.model_.prior_mean.copy_(torch.as_tensor(settled.latents, device=self.device_))
         self._set_centroids(settled.points, settled.proba, settled.valid)
+        self.members_ = self._members(x, z_train, comp_train)
         self.centroid_validity_initial_ = settled.initial_validity
         self.centroids_moved_ = [space.names[k] for k in settled.moved]
         invalid = [space.names[k] for k in np.flatnonzero(~settled.valid)]
@@ -201,6 +211,21 @@ class Lapace:
                 "used as counterfactual targets (centroid validity %.0f%%)" % (invalid, 100 * self.centroid_validity_),
                 stacklevel=3,
             )
+
+    def _members(self, x: np.ndarray, z: np.ndarray, component: np.ndarray) -> Optional[Members]:
+        """Up to ``neighbours`` distinct training rows per component (a seeded sample), with their latent means."""
+        if not self.neighbours:
+            return None
+        rng = np.random.RandomState(0 if self.random_state is None else self.random_state)
+        keep = []
+        for k in range(self.model_.n_components):
+            rows = np.flatnonzero(component == k)
+            rows = rows[np.sort(np.unique(x[rows], axis=0, return_index=True)[1])]
+            if len(rows) > self.neighbours:
+                rows = np.sort(rng.choice(rows, self.neighbours, replace=False))
+            keep.append(rows)
+        rows = np.concatenate(keep)
+        return Members(x[rows], z[rows].astype(np.float32), component[rows])
 
     def _set_centroids(self, points: np.ndarray, proba: np.ndarray, valid: np.ndarray) -> None:
         """Store the decoded centroids and what derives from them."""
@@ -217,14 +242,15 @@ class Lapace:
         }
         self._projected_centroids: Dict[Any, Any] = {}
 
-    def _space(self, settled: bool = True) -> LatentSpace:
+    def _space(self, settled: bool = True, min_pair_count: Optional[int] = None) -> LatentSpace:
         """The fitted model as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
         centroids = None
         if settled:
             centroids = Centroids(self.centroid_points_, self.centroid_proba_, self.centroid_valid_, self.centroids_)
         return LatentSpace(
             self.model_, self.encoder_, self.device_, self._predict, centroids, self.classes_,
-            getattr(self, "_projected_centroids", None),
+            getattr(self, "_projected_centroids", None), self.support_,
+            self.min_pair_count if min_pair_count is None else min_pair_count, getattr(self, "members_", None),
         )
 
     # ------------------------------------------------------------------ explaining
@@ -240,6 +266,8 @@ class Lapace:
         search: Optional[str] = None,
         revert: Optional[bool] = None,
         max_points: Optional[int] = None,
+        min_pair_count: Optional[int] = None,
+        distinct: Optional[bool] = None,
     ) -> Explanation:
         """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
 
@@ -258,21 +286,23 @@ class Lapace:
         constraints
             ``None``, ``"schema"`` (the schema's immutable and monotone features), a ``Constraints`` or an
             equivalent dict.
-        n_steps, path, search, revert, max_points
-            This call's path resolution, path kind, search, reversion and memory bound (default: the
-            constructor's); ``last`` ignores ``path``, ``search`` and ``revert``.
+        n_steps, path, search, revert, max_points, min_pair_count, distinct
+            This call's path resolution, path kind, search, reversion, memory bound, plausibility filter and
+            selection of distinct rows (default: the constructor's; see :data:`lapace_plugin.params.PARAMETERS`);
+            ``last`` ignores ``path``, ``search`` and ``revert``.
         """
         self._check_fitted()
         settings = self._call_settings(
-            strategy, n_counterfactuals, n_steps=n_steps, path=path, search=search, revert=revert, max_points=max_points
+            strategy, n_counterfactuals, n_steps=n_steps, path=path, search=search, revert=revert, max_points=max_points,
+            min_pair_count=min_pair_count, distinct=distinct,
         )
         batch = self._query_batch(X, target_class, constraints)
-        space = self._space()
+        space = self._space(min_pair_count=settings.min_pair_count)
         chosen = STRATEGIES.build(
             settings.strategy, path=settings.path, search=settings.search, n_steps=settings.n_steps,
             margin=self.sparse_margin, tolerance=self.sparse_tolerance,
         )
-        parts, failures = [], {}
+        parts, failures, shortfalls = [], {}, {}
         size = settings.chunk(batch.m)
         chunks = [np.arange(start, min(start + size, batch.n)) for start in range(0, batch.n, size)]
         for rows in chunks:
@@ -280,9 +310,10 @@ class Lapace:
             found = chosen.candidates(space, part)
             if settings.revert and chosen.refinable:
                 found = Revert().refine(space, part, found)
-            frame, missing = select(space, part, found, settings.n_counterfactuals, settings.strategy)
-            parts.append(frame)
-            failures.update(missing)
+            chosen_rows = select(space, part, found, settings.n_counterfactuals, settings.strategy, settings.distinct)
+            parts.append(chosen_rows.frame)
+            failures.update(chosen_rows.failures)
+            shortfalls.update(chosen_rows.shortfalls)
         selections = pd.concat(parts, ignore_index=True)
         selections["order"] = np.repeat(np.arange(batch.n), batch.m)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
@@ -293,6 +324,7 @@ class Lapace:
             target_class=batch.target,
             classes=self.classes_,
             failures=failures,
+            shortfalls=shortfalls,
             strategy=settings.strategy,
             paths=lambda: pd.concat(
                 [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
@@ -325,6 +357,52 @@ class Lapace:
             usable=self.centroid_valid_[comps] & (target != predicted)[:, None],
             constraints=cons,
             compiled=None if cons is None else EncodedConstraints(cons, self.encoder_),
+        )
+
+    # ------------------------------------------------------------------ generating
+    def sample(self, n: int, target_class: int, random_state: Optional[int] = None, valid_only: bool = True) -> pd.DataFrame:
+        """Raw rows decoded from class ``target_class``'s mixture prior ``p(z | y) = (1/m) sum_c N(mu_c, sigma_c^2)``.
+
+        Parameters
+        ----------
+        n
+            Rows wanted.
+        target_class
+            Class index (column of ``predict_proba``).
+        random_state
+            Seed of the draws (default: the constructor's ``random_state``).
+        valid_only
+            Keep only rows the classifier assigns to ``target_class`` and that hold no rare pair of states (the
+            plausibility filter); draws continue until ``n`` are kept, and a ``RuntimeError`` names the acceptance
+            rate when 50 rounds are not enough.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``n`` rows in the schema's raw format.
+        """
+        self._check_fitted()
+        n = parameters.Integer(1, None).check("n", n)
+        target = parameters.Integer(0, self.n_classes_ - 1).check("target_class", target_class)
+        seed = self.random_state if random_state is None else random_state
+        rng = np.random.RandomState(0 if seed is None else seed)
+        space, m = self._space(), self.model_.m
+        mu = space.mu[target * m : (target + 1) * m]
+        scale = np.exp(0.5 * self.model_.prior_logvar.detach().cpu().numpy()[target * m : (target + 1) * m])
+        kept: List[np.ndarray] = []
+        drawn = 0
+        for _ in range(50):
+            c = rng.randint(m, size=max(n, 256))
+            z = (mu[c] + rng.standard_normal((len(c), mu.shape[1])) * scale[c]).astype(np.float32)
+            points, proba, plausible = space.decode_and_classify(z)
+            drawn += len(z)
+            kept.append(points[(proba.argmax(1) == target) & plausible] if valid_only else points)
+            if sum(len(k) for k in kept) >= n:
+                return self.encoder_.decode(np.concatenate(kept)[:n])
+        got = sum(len(k) for k in kept)
+        raise RuntimeError(
+            "only %d of %d decoded draws from class %r's prior are assigned to it and plausible (%.1f%%); ask for fewer "
+            "rows or pass valid_only=False" % (got, drawn, self.classes_[target], 100.0 * got / drawn)
         )
 
     # ------------------------------------------------------------------ helpers

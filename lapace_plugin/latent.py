@@ -17,6 +17,7 @@ from .batch import Points
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
 from .lgmvae import LGMVAE
+from .support import PairSupport
 
 DECODE_CHUNK = 65536
 Predict = Callable[[pd.DataFrame], np.ndarray]
@@ -44,6 +45,15 @@ class Centroids(NamedTuple):
     raw: pd.DataFrame  # (K rows) raw decoded centroids, indexed by component name
 
 
+class Members(NamedTuple):
+    """Training rows kept as path ends (``path="neighbour"``): each the classifier's class and most responsible
+    component agree on."""
+
+    points: np.ndarray  # (M, D) encoded rows (de-duplicated)
+    latents: np.ndarray  # (M, latent_dim) their latent means
+    component: np.ndarray  # (M,) their component
+
+
 class LatentSpace:
     """Decode, realise and judge latent points of a fitted L-GMVAE.
 
@@ -59,6 +69,16 @@ class LatentSpace:
         Class labels of the probability columns.
     projections
         Cache of centroids projected onto constraints (the ``last`` strategy), shared across calls.
+    support, min_pair_count
+        Pair counts of the training rows' states and the plausibility filter's threshold (0: off): a candidate
+        holding a pair of states fewer training rows hold, which its query does not hold itself, is not valid.
+    members
+        Training rows kept as path ends (``None``: none kept).
+
+    Attributes
+    ----------
+    names
+        Component names ``"label/index"``, one per component.
     """
 
     def __init__(
@@ -70,6 +90,9 @@ class LatentSpace:
         centroids: Optional[Centroids] = None,
         classes: Sequence[Any] = (),
         projections: Optional[Dict[Any, Tuple[Any, ...]]] = None,
+        support: Optional[PairSupport] = None,
+        min_pair_count: int = 0,
+        members: Optional[Members] = None,
     ) -> None:
         self.model, self.encoder, self.device, self.predict = model, encoder, device, predict
         self.schema = encoder.schema
@@ -77,6 +100,9 @@ class LatentSpace:
         self.classes = list(classes)
         self.names = ["%s/%d" % (classes[k // model.m], k % model.m) for k in range(model.n_components)]
         self.projections = {} if projections is None else projections
+        self.support = support if min_pair_count > 0 else None
+        self.min_pair_count = min_pair_count
+        self.members = members
 
     @property
     def m(self) -> int:
@@ -109,10 +135,19 @@ class LatentSpace:
                 cs.append(c.cpu().numpy())
         return np.concatenate(zs), np.concatenate(cs)
 
-    def decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Snapped decodings ``(N, D)`` of latent points and their probabilities ``(N, L)``."""
+    def decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Snapped decodings ``(N, D)`` of latent points, their probabilities ``(N, L)`` and plausibility ``(N,)``."""
         points = self.encoder.snap(self.decode(z.astype(np.float32)))
-        return points, self.predict(self.encoder.decode(points))
+        return points, self.predict(self.encoder.decode(points)), ~self.rare(points)
+
+    def rare(self, points: np.ndarray, factuals: Optional[np.ndarray] = None, exempt: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Snapped rows holding a pair of states that fewer than ``min_pair_count`` training rows hold (and, with
+        row-aligned ``factuals``, that the factual does not hold, among pairs of the ``exempt`` features); all False
+        when the filter is off."""
+        if self.support is None:
+            return np.zeros(len(points), dtype=bool)
+        own = None if factuals is None else self.encoder.states(factuals)
+        return self.support.rare(self.encoder.states(points), self.min_pair_count, own, exempt)
 
     # ------------------------------------------------------------------ rows
     def realise(
@@ -155,7 +190,7 @@ class LatentSpace:
         raw = self.encoder.decode(points)
         cont = self.schema.continuous if features is None else [f for f in features if f in self.schema.continuous]
         for name in cont:
-            j = self.schema.continuous.index(name)
+            j = self.encoder.column(name)
             same = points[:, j] == factuals[:, j]
             if same.any():
                 values = raw[name].to_numpy().copy()
@@ -172,9 +207,10 @@ class LatentSpace:
         constraints: Optional[Constraints],
         repaired: Optional[np.ndarray] = None,
     ) -> Points:
-        """Raw rows of encoded ``points (N, D)``, their target probability and validity (class and constraints)."""
+        """Raw rows of encoded ``points (N, D)``, their target probability and validity: assigned to the target class,
+        within the constraints and plausible (no rare pair of states the factual does not hold)."""
         raw = self.to_raw(points, factuals, raw_factuals)
-        return self.judge_raw(points, raw, raw_factuals, target, constraints, repaired)
+        return self.judge_raw(points, raw, raw_factuals, target, constraints, repaired, factuals)
 
     def judge_raw(
         self,
@@ -184,10 +220,13 @@ class LatentSpace:
         target: np.ndarray,
         constraints: Optional[Constraints],
         repaired: Optional[np.ndarray] = None,
+        factuals: Optional[np.ndarray] = None,
+        exempt: Optional[Sequence[str]] = None,
     ) -> Points:
-        """Like :meth:`judge` for raw rows already built."""
+        """Like :meth:`judge` for raw rows already built (``factuals``: encoded, and ``exempt``, for the plausibility
+        filter, :meth:`rare`)."""
         probs = self.predict(raw)
-        valid = probs.argmax(1) == target
+        valid = (probs.argmax(1) == target) & ~self.rare(points, factuals, exempt)
         if constraints is not None:
             valid &= ~constraints.broken(raw_factuals, raw, self.schema)
         return Points(

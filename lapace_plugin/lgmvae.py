@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .encoding import Layout
+
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers: List[nn.Module] = []
@@ -25,14 +27,17 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 class LGMVAE(nn.Module):
     """The L-GMVAE network.
 
+    The decoder has one likelihood per column type (:class:`~lapace_plugin.encoding.Layout`): a sigmoid with squared
+    error for numeric columns (weighted by ``continuous_weight``); for a point-mass feature a *hurdle*: a gate
+    (Bernoulli, cross-entropy) and a value whose error counts only off the mass; a cumulative-link head for ordinal
+    features (``P(level >= j) = sigmoid(a - c_j)`` with increasing thresholds ``c_j``, a binary cross-entropy per
+    threshold, so an error costs more the more steps it is off; the decoded value is the expected level); a softmax
+    with cross-entropy per one-hot group. The paper's decoder is the special case of numeric and one-hot columns only.
+
     Parameters
     ----------
-    input_dim
-        Width ``D`` of an encoded row.
-    n_continuous
-        Number of leading continuous columns of an encoded row.
-    groups
-        ``(start, stop)`` column bounds of each one-hot group.
+    layout
+        The encoded row's columns and their heads (``TabularEncoder.layout``).
     n_classes, components_per_class
         ``L`` and ``m``; the model has ``K = L * m`` components, component ``k`` belongs to class ``k // m``.
     latent_dim, hidden
@@ -41,18 +46,19 @@ class LGMVAE(nn.Module):
 
     def __init__(
         self,
-        input_dim: int,
-        n_continuous: int,
-        groups: Sequence[Tuple[int, int]],
+        layout: Layout,
         n_classes: int,
         components_per_class: int,
         latent_dim: int = 16,
         hidden: Sequence[int] = (128, 128),
     ) -> None:
         super().__init__()
-        self.input_dim = input_dim
-        self.n_continuous = n_continuous
-        self.groups = [tuple(g) for g in groups]
+        self.layout = layout
+        self.input_dim = input_dim = layout.width
+        self.groups = [tuple(g) for g in layout.groups]
+        # decoder outputs, in this order: scalar and point-mass values, gates, ordinal blocks (K each), groups
+        self._values = list(layout.scalar) + [v for v, _ in layout.masked]
+        n_out = len(self._values) + len(layout.gates) + sum(k for _, k in layout.ordinal) + sum(b - a for a, b in self.groups)
         self.n_classes = n_classes
         self.m = components_per_class
         self.n_components = n_classes * components_per_class
@@ -63,7 +69,10 @@ class LGMVAE(nn.Module):
         self.z_hidden = nn.Linear(h[-1], h[-1])
         self.z_component = nn.Embedding(self.n_components, h[-1])
         self.z_head = nn.Linear(h[-1], 2 * latent_dim)
-        self.decoder = nn.Sequential(_mlp([latent_dim] + h[::-1]), nn.Linear(h[0], input_dim))
+        self.decoder = nn.Sequential(_mlp([latent_dim] + h[::-1]), nn.Linear(h[0], n_out))
+        order = self._values + list(layout.gates) + [c for c, _ in layout.ordinal]
+        order += [c for a, b in self.groups for c in range(a, b)]
+        self.register_buffer("_columns", torch.as_tensor(np.argsort(order), dtype=torch.long), persistent=False)
         self.prior_mean = nn.Parameter(torch.randn(self.n_components, latent_dim))
         self.prior_logvar = nn.Parameter(torch.zeros(self.n_components, latent_dim))
 
@@ -85,24 +94,68 @@ class LGMVAE(nn.Module):
         return comps, log_qc, mean, logvar.clamp(-10.0, 6.0)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder output ``(..., D)``: continuous logits then one logit block per one-hot group."""
+        """Decoder output ``(..., n_out)``: value logits, gate logits, ordinal blocks, then one block per group."""
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoded rows ``(..., D)``: continuous values in [0, 1] and a softmax per one-hot group."""
+        """Decoded rows ``(..., D)`` in the encoded layout: numbers in [0, 1] (point-mass features: the value off the
+        mass; ordinal features: the expected scaled level), gate probabilities, a softmax per one-hot group."""
         return self.to_probabilities(self.decode_logits(z))
 
+    def _split(self, logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor], List[torch.Tensor]]:
+        """``logits`` as (value logits, gate logits, ordinal blocks, group blocks)."""
+        n_val, n_gate = len(self._values), len(self.layout.gates)
+        pos = n_val + n_gate
+        ordinal = []
+        for _, k in self.layout.ordinal:
+            ordinal.append(logits[..., pos : pos + k])
+            pos += k
+        groups = []
+        for a, b in self.groups:
+            groups.append(logits[..., pos : pos + b - a])
+            pos += b - a
+        return logits[..., :n_val], logits[..., n_val : n_val + n_gate], ordinal, groups
+
     def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        parts = [torch.sigmoid(logits[..., : self.n_continuous])]
-        parts += [torch.softmax(logits[..., a:b], dim=-1) for a, b in self.groups]
-        return torch.cat(parts, dim=-1)
+        if self.layout.plain:  # the paper's decoder, exactly as it always computed it
+            nc = len(self._values)
+            parts = [torch.sigmoid(logits[..., :nc])]
+            parts += [torch.softmax(logits[..., a:b], dim=-1) for a, b in self.groups]
+            return torch.cat(parts, dim=-1)
+        values, gates, ordinal, groups = self._split(logits)
+        parts = [torch.sigmoid(values), torch.sigmoid(gates)]
+        parts += [_cumulative(block).mean(-1, keepdim=True) for block in ordinal]
+        parts += [torch.softmax(block, dim=-1) for block in groups]
+        return torch.cat(parts, dim=-1).index_select(-1, self._columns)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor, continuous_weight: float) -> torch.Tensor:
-        """Negative log-likelihood per row: weighted MSE on continuous columns plus cross-entropy per group."""
-        nc = self.n_continuous
-        loss = continuous_weight * ((torch.sigmoid(logits[..., :nc]) - x[..., :nc]) ** 2).sum(-1)
-        for a, b in self.groups:
-            loss = loss - (torch.log_softmax(logits[..., a:b], dim=-1) * x[..., a:b]).sum(-1)
+        """Negative log-likelihood per row, one term per column type (see the class documentation)."""
+        if self.layout.plain:
+            nc = len(self._values)
+            loss = continuous_weight * ((torch.sigmoid(logits[..., :nc]) - x[..., :nc]) ** 2).sum(-1)
+            for a, b in self.groups:
+                loss = loss - (torch.log_softmax(logits[..., a:b], dim=-1) * x[..., a:b]).sum(-1)
+            return loss
+        layout = self.layout
+        values, gates, ordinal, groups = self._split(logits)
+        weight = torch.ones(len(self._values), dtype=x.dtype, device=x.device) * continuous_weight
+        errors = (torch.sigmoid(values) - x[..., self._values]) ** 2 * weight
+        if layout.masked:  # a point-mass value's error counts only off the mass (its gate open)
+            n_plain = len(layout.scalar)
+            off = x[..., [g for _, g in layout.masked]]
+            errors = torch.cat([errors[..., :n_plain], errors[..., n_plain:] * off], dim=-1)
+        loss = errors.sum(-1)
+        if layout.gates:
+            loss = loss + F.binary_cross_entropy_with_logits(
+                gates, x[..., list(layout.gates)].expand_as(gates), reduction="none"
+            ).sum(-1)
+        for (col, k), block in zip(layout.ordinal, ordinal):
+            level = torch.round(x[..., col] * (k - 1))
+            steps = torch.arange(1, k, dtype=x.dtype, device=x.device)
+            target = (level.unsqueeze(-1) >= steps).to(x.dtype).expand(block.shape[:-1] + (k - 1,))
+            loss = loss + F.binary_cross_entropy_with_logits(_cumulative_logits(block), target, reduction="none").sum(-1)
+        for (a, b), block in zip(self.groups, groups):
+            loss = loss - (torch.log_softmax(block, dim=-1) * x[..., a:b]).sum(-1)
         return loss
 
     def loss(
@@ -136,6 +189,19 @@ class LGMVAE(nn.Module):
         best = log_qc.argmax(1)
         rows = torch.arange(len(x), device=x.device)
         return mean[rows, best], comps[rows, best]
+
+
+def _cumulative_logits(block: torch.Tensor) -> torch.Tensor:
+    """Cumulative-link logits ``a - c_j`` (``K - 1`` of them) of an ordinal block ``(..., K)``: a location ``a`` and
+    thresholds ``c_1 < c_2 < ...`` (a free first threshold, then positive softplus increments)."""
+    location, raw = block[..., :1], block[..., 1:]
+    thresholds = torch.cumsum(torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1), dim=-1)
+    return location - thresholds
+
+
+def _cumulative(block: torch.Tensor) -> torch.Tensor:
+    """``P(level >= j)``, ``j = 1 .. K - 1``, of an ordinal block ``(..., K)``."""
+    return torch.sigmoid(_cumulative_logits(block))
 
 
 def train_lgmvae(

@@ -63,10 +63,10 @@ class Real(Rule):
 
 
 class Options(Rule):
-    """One of a registry's names."""
+    """One of a registry's names, or of a fixed sequence of names."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, choices: Any, kind: str = "") -> None:
+        self.registry = choices if isinstance(choices, Registry) else Registry(kind, *[(c, c) for c in choices])
 
     def check(self, name: str, value: Any) -> Any:
         return self.registry.check(value)
@@ -149,6 +149,18 @@ PARAMETERS: Dict[str, Param] = {
     "learning_rate": Param(1e-3, Real(0.0, 10.0, low_open=True), "Adam's learning rate."),
     "continuous_weight": Param(10.0, Real(0.0, 1e6), "Weight of the continuous reconstruction term."),
     "kl_weight": Param(1.0, Real(0.0, 1e6), "Weight of the KL terms of the ELBO."),
+    "decoder": Param("typed", Options(("typed", "paper"), kind="decoder"),
+                     "``\"typed\"``: a decoder likelihood per feature type (hurdle heads for point-mass features, "
+                     "cumulative-link heads for ordinal ones, discrete features at observed values; "
+                     ":class:`lapace_plugin.lgmvae.LGMVAE`); ``\"paper\"``: the paper's decoder (squared error on scaled "
+                     "numbers, cross-entropy per one-hot group), for faithful comparisons."),
+    "min_pair_count": Param(2, Integer(0, 10**9),
+                            "Plausibility filter: every pair of a counterfactual's categorical, ordinal and point-mass "
+                            "states (:mod:`lapace_plugin.support`) must be held by at least this many training rows, "
+                            "unless the query itself holds it; 0 turns the filter off.", per_call=True),
+    "neighbours": Param(5000, Integer(0, 10**7),
+                        "Training rows kept per component as the ends of ``path=\"neighbour\"`` (a seeded sample when "
+                        "there are more); a saved explainer then holds them. 0 keeps none."),
     "n_steps": Param(20, Integer(1, 10000),
                      "Path resolution: ``n_steps + 1`` points from the input's latent point (tau 0) to a centroid (tau 1).",
                      per_call=True),
@@ -160,11 +172,16 @@ PARAMETERS: Dict[str, Param] = {
     "sparse_tolerance": Param(0.1, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: scaled-unit tolerance at tau 0."),
     "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
                     per_call=True),
+    "distinct": Param(True, Flag(),
+                      "When a path's first valid point repeats a row another path of the query gave, use its next valid "
+                      "point that is a new row (``search=\"grid\"``); ``False`` keeps the paper's first points, and the "
+                      "repeating path gives nothing.", per_call=True),
     "max_points": Param(100_000, Integer(1, 10**9),
                         "Most path points decoded and classified at once: ``explain`` splits larger batches into chunks of "
                         "queries (identical results, bounded memory: about 2 KB per point on adult).", per_call=True),
-    "random_state": Param(None, Nullable(Integer(0, 2**32 - 1)),
-                          "Seed for a reproducible fit on the same machine and library versions."),
+    "random_state": Param(0, Nullable(Integer(0, 2**32 - 1)),
+                          "Seed for a reproducible fit on the same machine and library versions (``None``: a fresh "
+                          "random seed each fit)."),
     "device": Param("cpu", Device(), "Torch device for the L-GMVAE (``\"cpu\"``, ``\"cuda\"``, ...)."),
     "n_threads": Param(1, Nullable(Integer(1, 4096)), "Torch threads while fitting (restored afterwards); ``None`` keeps torch's."),
     "verbose": Param(True, Flag(), "Show a progress bar while training."),

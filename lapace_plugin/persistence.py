@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 MODEL_FILE = "weights.npz"
-NOT_SAVED = ("schema", "device")  # saved separately (the schema) or chosen at load time (the device)
+NOT_SAVED = ("schema", "device")
+FORMAT = 2  # 1: the paper's decoder only, no pair support (loaded with decoder="paper", min_pair_count=0)  # saved separately (the schema) or chosen at load time (the device)
 META_FILE = "lapace.json"
 
 
@@ -23,10 +24,13 @@ def save(explainer: Any, path: str) -> None:
         "centroid_proba": explainer.centroid_proba_,
         "centroid_valid": explainer.centroid_valid_,
     })
+    arrays.update(explainer.support_.to_arrays())
+    if explainer.members_ is not None:
+        arrays.update({"members." + k: v for k, v in explainer.members_._asdict().items()})
     np.savez(os.path.join(path, MODEL_FILE), **arrays)
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in explainer.get_params().items() if k not in NOT_SAVED}
     meta = {
-        "format": 1,
+        "format": FORMAT,
         "params": params,
         "schema": explainer.schema_.to_dict(),
         "classes": explainer.classes_,
@@ -41,7 +45,9 @@ def save(explainer: Any, path: str) -> None:
 def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], device: Union[str, torch.device]) -> Any:
     """Rebuild an explainer of class ``cls`` from directory ``path`` (``allow_pickle=False``)."""
     from .encoding import TabularEncoder
+    from .latent import Members
     from .schema import FeatureSchema
+    from .support import PairSupport
 
     meta_path = os.path.join(path, META_FILE)
     if not os.path.exists(meta_path):
@@ -50,9 +56,11 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         meta = json.load(fh)
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
+    if meta["format"] == 1:
+        params.update(decoder="paper", min_pair_count=0)
     self = cls(schema=FeatureSchema.from_dict(meta["schema"]), device=device, **params)
     self.schema_ = self.schema
-    self.encoder_ = TabularEncoder(self.schema_)
+    self.encoder_ = TabularEncoder(self.schema_, typed=self.decoder == "typed")
     self.device_ = torch.device(device)
     self.classes_ = meta["classes"]
     self.n_classes_ = len(self.classes_)
@@ -62,7 +70,9 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         state = {k[len("model."):]: torch.as_tensor(data[k]) for k in data.files if k.startswith("model.")}
         self.model_.load_state_dict(state)
         self.model_.eval()
+        self.support_ = PairSupport.from_arrays(self.schema_, {k: data[k] for k in data.files if k.startswith("support.")})
         self._set_centroids(data["centroid_points"], data["centroid_proba"], data["centroid_valid"])
+        self.members_ = Members(*(data["members." + k] for k in Members._fields)) if "members.points" in data.files else None
     self.centroid_validity_initial_ = meta["centroid_validity_initial"]
     self.centroids_moved_ = meta["centroids_moved"]
     self.fit_time_ = meta["fit_time"]

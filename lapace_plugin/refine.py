@@ -15,7 +15,7 @@ import pandas as pd
 from .batch import Candidates, QueryBatch
 from .latent import LatentSpace
 from .registry import Registry
-from .revert import feature_blocks, revert_greedy
+from .revert import revert_greedy
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
@@ -41,8 +41,7 @@ class Revert:
             return judged.valid, judged.proba
 
         reverted = np.zeros(n * m, dtype=int)
-        blocks = feature_blocks(space.encoder.n_continuous, space.encoder.groups)
-        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
+        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], space.encoder.blocks(), evaluate)
         shape = (n, m, 1)
         return Candidates(
             encoded=points.reshape(shape + (-1,)),

@@ -23,6 +23,9 @@ class Explanation:
         Class index per query (columns of ``predict_proba``); ``classes`` maps indices to labels.
     failures
         ``{query label: reason}`` for every query without a valid counterfactual.
+    shortfalls
+        ``{query label: reason}`` for every query with fewer distinct counterfactuals than asked (e.g. "3 of 5 paths
+        ended on a row another path gave").
     strategy, n_repaired
         The selection strategy, and how many selected candidates needed constraint repair.
     meta
@@ -42,12 +45,14 @@ class Explanation:
         paths: Callable[[], pd.DataFrame],
         restore_dtypes: Callable[[pd.DataFrame], pd.DataFrame],
         meta: Optional[Dict[str, Any]] = None,
+        shortfalls: Optional[Dict[Any, str]] = None,
     ) -> None:
         self.queries = queries
         self.predicted_class = predicted_class
         self.target_class = target_class
         self.classes = classes
         self.failures = failures
+        self.shortfalls: Dict[Any, str] = dict(shortfalls or {})
         self.strategy = strategy
         self.meta: Dict[str, Any] = dict(meta or {})
         self._selections = selections
@@ -61,8 +66,10 @@ class Explanation:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (query, target component) path: ``query, component, tau, valid, probability,
-        repaired, reverted, rank`` (-1 when not returned) and the selected point's features (NaN when the path
-        found no valid point). ``reverted`` counts the features ``revert=True`` set back to the query's values."""
+        repaired, reverted, rank`` (-1 when not returned), ``note`` (why a path's row is not returned: it repeats
+        another path's row, the path has no valid point, or it is not among the nearest asked for) and the selected
+        point's features (NaN when the path found no valid point). ``reverted`` counts the features ``revert=True``
+        set back to the query's values."""
         return self._selections.drop(columns=["order"]).reset_index(drop=True)
 
     @property
@@ -105,6 +112,7 @@ class Explanation:
             "counterfactuals": records(self.counterfactuals.reset_index()),
             "paths": records(self.to_frame()),
             "failures": [{"query": _plain(k), "reason": v} for k, v in self.failures.items()],
+            "shortfalls": [{"query": _plain(k), "reason": v} for k, v in self.shortfalls.items()],
         }
         return json.dumps(payload)
 

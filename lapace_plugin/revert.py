@@ -10,7 +10,7 @@ counterfactual is never farther from its input than before, and every returned p
 
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -19,18 +19,21 @@ Evaluate = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
 def feature_blocks(n_continuous: int, groups: List[Tuple[str, slice]]) -> List[slice]:
-    """The encoded columns of each feature: one per continuous feature, one slice per one-hot group."""
+    """The encoded columns of each feature in a continuous-and-one-hot layout: one per continuous feature, one slice
+    per one-hot group (:meth:`lapace_plugin.encoding.TabularEncoder.blocks` gives them for any layout)."""
     return [slice(j, j + 1) for j in range(n_continuous)] + [sl for _, sl in groups]
 
 
 def revert_greedy(
-    points: np.ndarray, factuals: np.ndarray, proba: np.ndarray, blocks: List[slice], evaluate: Evaluate
+    points: np.ndarray, factuals: np.ndarray, proba: np.ndarray, blocks: Sequence[Any], evaluate: Evaluate
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Revert features of valid encoded ``points (N, D)`` to ``factuals (N, D)`` greedily (module docstring).
 
-    ``proba (N,)`` is each point's target probability. Returns the reverted points, their target
-    probabilities and the number of features reverted per point.
+    ``proba (N,)`` is each point's target probability; ``blocks`` holds each feature's encoded columns (a slice or
+    an index array). Returns the reverted points, their target probabilities and the number of features reverted
+    per point.
     """
+    blocks = [np.arange(points.shape[1])[b] for b in blocks]
     points, proba = points.copy(), np.asarray(proba, dtype=float).copy()
     changed = np.stack([(points[:, b] != factuals[:, b]).any(1) for b in blocks], axis=1)
     reverted = np.zeros(len(points), dtype=int)
@@ -39,8 +42,8 @@ def revert_greedy(
         rows, feats = np.nonzero(changed & active[:, None])
         candidates = points[rows].copy()
         for f in np.unique(feats):
-            sel = feats == f
-            candidates[sel, blocks[f]] = factuals[rows[sel], blocks[f]]
+            sel = np.flatnonzero(feats == f)
+            candidates[np.ix_(sel, blocks[f])] = factuals[np.ix_(rows[sel], blocks[f])]
         valid, p = evaluate(rows, candidates)
         score = np.where(valid, p, -np.inf)
         order = np.lexsort((-score, rows))  # by row, best score first

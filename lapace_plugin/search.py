@@ -111,7 +111,7 @@ class FastSearch:
         repaired = np.zeros(n * m, dtype=bool)
         todo = np.flatnonzero(batch.usable.reshape(-1))
         end_valid = None
-        if batch.compiled is None:  # the path ends at its decoded centroid, valid for every usable path
+        if batch.compiled is None and walk.kind.ends_at_centroid:  # the path ends at its valid decoded centroid
             points[todo] = space.centroids.points[ends[todo]]
             proba[todo] = space.centroids.proba[ends[todo], ends[todo] // m]
             end_valid = np.ones(len(todo), dtype=bool)

@@ -1,8 +1,13 @@
-"""Selection: from each path's chosen point to a query's ranked, distinct counterfactuals, and failure reasons."""
+"""Selection: from each path's candidates to a query's ranked, distinct counterfactuals, and the reasons for fewer.
+
+Each path contributes its first valid point. When that point repeats a row another path of the same query already
+gave, the path contributes its next valid point that is a new row (searches that classify every point keep them);
+a path whose valid points all repeat kept rows contributes nothing. A query keeps its ``k`` nearest distinct rows.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
 import pandas as pd
@@ -12,39 +17,69 @@ from .centroids import contains
 from .distance import mean_l1
 from .latent import LatentSpace
 
+NOTE_DUPLICATE = "same row as path %s"
+NOTE_NO_POINT = "no valid point"
+NOTE_NEARER = "not among the %d nearest"
 
-def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int, strategy: str) -> Tuple[pd.DataFrame, Dict[Any, str]]:
-    """One row per (query, path) and the failures ``{query label: reason}``.
 
-    Each path's counterfactual is its first valid step; a query keeps its ``k`` nearest distinct ones, ranked from
-    0 (``rank`` -1: not kept). The frame has ``query, order, component, tau, valid, probability, repaired, reverted,
-    rank`` and the point's raw features (NaN where the path found no valid point).
+class Selection:
+    """What :func:`select` returns: one row per (query, path), failures and shortfalls.
+
+    ``frame`` has ``query, order, component, tau, valid, probability, repaired, reverted, rank, note`` and the chosen
+    point's raw features (NaN where the path gave no row); ``rank`` is -1 for rows not kept and ``note`` says why.
+    ``failures`` maps a query label without any counterfactual to the reason, ``shortfalls`` one with fewer than
+    asked to the reason.
     """
+
+    def __init__(self, frame: pd.DataFrame, failures: Dict[Any, str], shortfalls: Dict[Any, str]) -> None:
+        self.frame, self.failures, self.shortfalls = frame, failures, shortfalls
+
+
+def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int, strategy: str, distinct: bool = True) -> Selection:
+    """The chosen point and rank of every path of ``batch`` (see the module docstring; ``distinct=False`` keeps each
+    path's first valid point even when it repeats another path's row, which then gives nothing)."""
     n, m = batch.components.shape
-    step = candidates.first_valid(batch.usable)
-    found = step >= 0
-    chosen = candidates.at(step)
-    points = chosen.encoded[:, :, 0]
-    distance = mean_l1(space.encoder.parts(points), space.encoder.parts(batch.encoded[:, None, :]))
+    valid = candidates.valid & batch.usable[:, :, None]
+    step = np.where(valid.any(-1), valid.argmax(-1), -1)
+    points = candidates.encoded
+    query_parts = space.encoder.parts(batch.encoded[:, None, :])
+    first = np.take_along_axis(points, np.maximum(step, 0)[:, :, None, None], 2)[:, :, 0]
+    distance = mean_l1(space.encoder.parts(first), query_parts)
     rank = np.full((n, m), -1)
+    notes = np.full((n, m), "", dtype=object)
     failures: Dict[Any, str] = {}
+    shortfalls: Dict[Any, str] = {}
     labels = list(batch.raw.index)
     for q in range(n):
-        order = [c for c in np.argsort(distance[q], kind="stable") if found[q, c]]
         kept: List[np.ndarray] = []
-        for c in order:
-            if len(kept) == k:
-                break
-            if contains(kept, points[q, c]):
+        owner: List[int] = []
+        gap: List[float] = []
+        for c in np.argsort(distance[q], kind="stable"):
+            if step[q, c] < 0:
+                notes[q, c] = NOTE_NO_POINT
                 continue
-            rank[q, c] = len(kept)
-            kept.append(points[q, c])
+            s = _first_new(points[q, c], valid[q, c], step[q, c], kept, distinct)
+            if s < 0:
+                notes[q, c] = NOTE_DUPLICATE % space.names[batch.components[q, owner[_index(kept, points[q, c, step[q, c]])]]]
+                continue
+            step[q, c] = s
+            kept.append(points[q, c, s])
+            owner.append(c)
+            gap.append(float(mean_l1(space.encoder.parts(points[q, c, s]), space.encoder.parts(batch.encoded[q]))))
+        for r, i in enumerate(np.argsort(gap, kind="stable")):
+            if r < k:
+                rank[q, owner[i]] = r
+            else:
+                notes[q, owner[i]] = NOTE_NEARER % k
         if not kept:
             failures[labels[q]] = failure_reason(space, batch, q, strategy)
-    rows_q = np.repeat(np.arange(n), m)
+        elif len(kept) < k:
+            shortfalls[labels[q]] = shortfall_reason(notes[q], len(kept), k)
+    found = step >= 0
+    chosen = candidates.at(step)
     frame = pd.DataFrame({
         "query": np.repeat(labels, m) if n else [],
-        "order": rows_q,
+        "order": np.repeat(np.arange(n), m),
         "component": [space.names[c] for c in batch.components.reshape(-1)],
         "tau": np.where(found, chosen.tau[:, :, 0], np.nan).reshape(-1),
         "valid": found.reshape(-1),
@@ -52,10 +87,35 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
         "repaired": (chosen.repaired[:, :, 0] & found).reshape(-1),
         "reverted": np.where(found, chosen.reverted[:, :, 0], 0).reshape(-1),
         "rank": rank.reshape(-1),
+        "note": notes.reshape(-1),
     })
     raw = chosen.raw
     raw.loc[~found.reshape(-1), :] = np.nan
-    return pd.concat([frame, raw], axis=1), failures
+    return Selection(pd.concat([frame, raw], axis=1), failures, shortfalls)
+
+
+def _first_new(points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], search: bool) -> int:
+    """The first valid step from ``start`` on (only ``start`` unless ``search``) whose point is not among ``kept``."""
+    for s in range(start, len(valid) if search else start + 1):
+        if valid[s] and not contains(kept, points[s]):
+            return s
+    return -1
+
+
+def _index(rows: List[np.ndarray], row: np.ndarray) -> int:
+    return next(i for i, r in enumerate(rows) if np.array_equal(r, row))
+
+
+def shortfall_reason(notes: np.ndarray, found: int, k: int) -> str:
+    """Why a query got ``found < k`` distinct counterfactuals, from its paths' notes."""
+    same = sum(1 for note in notes if note.startswith("same row"))
+    empty = sum(1 for note in notes if note == NOTE_NO_POINT)
+    parts = []
+    if same:
+        parts.append("%d of %d paths ended on a row another path gave" % (same, len(notes)))
+    if empty:
+        parts.append("%d of %d paths have no valid point" % (empty, len(notes)))
+    return "%d distinct counterfactual%s of %d asked: %s" % (found, "" if found == 1 else "s", k, "; ".join(parts))
 
 
 def failure_reason(space: LatentSpace, batch: QueryBatch, q: int, strategy: str) -> str:

@@ -73,14 +73,15 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
 
     The projection depends only on the target class and the query's constrained (immutable and monotone) values,
     so queries sharing them share one entry: inputs that differ only in unconstrained features get bit-identical
-    counterfactuals, within a call and across calls (``space.projections`` persists with the explainer).
+    counterfactuals, within a call and across calls (``space.projections`` persists with the explainer). For the same
+    reason the plausibility filter accepts the query's own rare pairs only among the constrained features.
     Each entry is ``(points (m, D), proba (m,), valid (m,), repaired (m,), raw (m rows))``.
     """
     cons, m = batch.constraints, batch.m
     sig_cols = cons.signature_features()
     base = json.dumps(cons.to_dict(), sort_keys=True, default=str)
     sig_values = batch.raw[sig_cols].itertuples(index=False, name=None) if sig_cols else iter([()] * batch.n)
-    keys = [(base, int(t), row) for t, row in zip(batch.target, sig_values)]
+    keys = [(base, space.min_pair_count, int(t), row) for t, row in zip(batch.target, sig_values)]
     cache = space.projections
     todo: Dict[Any, int] = {}
     for i, key in enumerate(keys):
@@ -93,7 +94,7 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
         points, repaired = space.realise(space.mu[ends], x, batch.compiled)
         raw_factuals = batch.raw.iloc[rows]
         raw = space.to_raw(points, x, raw_factuals, features=sig_cols)
-        judged = space.judge_raw(points, raw, raw_factuals, batch.target[rows], cons, repaired)
+        judged = space.judge_raw(points, raw, raw_factuals, batch.target[rows], cons, repaired, x, exempt=sig_cols)
         ok = judged.valid & space.centroids.valid[ends]
         for j, key in enumerate(todo):
             sl = slice(j * m, (j + 1) * m)

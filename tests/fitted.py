@@ -52,3 +52,17 @@ def unfavourable(f: Fitted, n: int = 40) -> pd.DataFrame:
     """Test rows the classifier assigns to the unfavourable class 0."""
     X = f.X_test
     return X[f.model.predict(X) == 0].iloc[:n]
+
+
+def feasible(f: Fitted, queries: pd.DataFrame, constraints: Constraints, target: int = 1) -> pd.Series:
+    """Per query, whether some training row the classifier assigns to ``target`` satisfies the constraints.
+
+    A query without such a row may have no plausible counterfactual at all (e.g. an immutable "Never-married" with
+    every high-income training row married): coverage is measured against these.
+    """
+    good = f.X_train[f.model.predict(f.X_train) == target]
+    out = {}
+    for label, row in queries.iterrows():
+        factual = pd.DataFrame([row] * len(good), columns=queries.columns)
+        out[label] = bool((~constraints.broken(factual, good, f.ds.schema)).any())
+    return pd.Series(out)

@@ -45,9 +45,10 @@ def test_every_returned_counterfactual_is_valid(compas, strategy):
     assert set(res.counterfactuals.index.get_level_values("query")) == set(queries.index)
 
 
-def test_first_strategy_returns_the_first_valid_point_on_each_path(compas):
+@pytest.mark.parametrize("path", ["neighbour", "corrected"])
+def test_first_strategy_returns_the_first_valid_point_on_each_path(compas, path):
     queries = unfavourable(compas, 10)
-    res = compas.explainer.explain(queries, strategy="first", search="grid")
+    res = compas.explainer.explain(queries, strategy="first", search="grid", path=path, distinct=False)
     paths = res.paths
     assert len(paths) == len(queries) * 5 * (compas.explainer.n_steps + 1)
     chosen = res.to_frame()
@@ -55,13 +56,34 @@ def test_first_strategy_returns_the_first_valid_point_on_each_path(compas):
         path = paths[(paths["query"] == row["query"]) & (paths["component"] == row["component"])]
         assert row["tau"] == path.loc[path["valid"], "tau"].min()
         earlier = path[path["tau"] < row["tau"]]
-        assert (compas.model.predict(earlier[compas.ds.schema.features]) == 0).all()
+        assert not earlier["valid"].any()
+
+
+def test_paths_give_distinct_rows_and_say_why_when_they_cannot(compas):
+    queries = unfavourable(compas, 30)
+    res = compas.explainer.explain(queries, search="grid")
+    frame = res.to_frame()
+    kept = frame[frame["rank"] >= 0]
+    features = list(compas.ds.schema.features)
+    assert not kept.duplicated(["query"] + features).any()
+    per_query = kept.groupby("query").size()
+    assert per_query.mean() >= 4
+    short = per_query[per_query < 5].index
+    assert set(short) == set(res.shortfalls)
+    for q in short:
+        notes = frame.loc[(frame["query"] == q) & (frame["rank"] < 0), "note"]
+        assert (notes != "").all() and res.shortfalls[q].startswith("%d distinct counterfactual" % per_query[q])
+    # a repeated first point is replaced by a later point of its own path, so that path's tau is past its first valid
+    plain = compas.explainer.explain(queries, search="grid", distinct=False).to_frame()
+    assert (plain["rank"] >= 0).sum() <= (frame["rank"] >= 0).sum()
 
 
 def assert_same_counterfactual_sets(a, b):
     """Same counterfactual from every path of every query (the rank by proximity may differ)."""
     fa, fb = a.to_frame().drop(columns="rank"), b.to_frame().drop(columns="rank")
-    assert fa["valid"].mean() > 0.9
+    # under constraints some projected centroids hold a pair of values no real row has (e.g. a Female "Husband"):
+    # the plausibility filter rejects them
+    assert fa["valid"].mean() > 0.6
     pd.testing.assert_frame_equal(fa, fb)
 
 

@@ -10,9 +10,9 @@ from lapace_plugin import Lapace
 from lapace_plugin.apps.bench import CountingClassifier
 from lapace_plugin.search import first_valid_fast
 
-from fitted import ADULT_CONSTRAINTS, fitted, unfavourable
+from fitted import ADULT_CONSTRAINTS, feasible, fitted, unfavourable
 
-OPTIONS = [(path, search) for path in ("latent", "corrected", "sparse") for search in ("grid", "fast")]
+OPTIONS = [(path, search) for path in ("latent", "corrected", "sparse", "neighbour") for search in ("grid", "fast")]
 
 
 @pytest.mark.parametrize("name", ["adult", "german", "wine"])
@@ -52,7 +52,7 @@ def test_corrected_paths_are_closer_to_the_input_than_the_papers(name):
         encoded = ex.encoder_.encode(chosen[ex.schema_.features])
         factual = ex.encoder_.encode(queries.loc[chosen["query"]])
         distance[path] = np.abs(encoded - factual).sum(1).mean()
-    assert distance["corrected"] < 0.75 * distance["latent"], distance
+    assert distance["corrected"] < 0.9 * distance["latent"], distance
 
 
 @pytest.mark.parametrize("path,search", OPTIONS)
@@ -62,11 +62,17 @@ def test_every_option_returns_valid_counterfactuals_within_the_constraints(adult
     queries = queries[queries["hours_per_week"].between(30, 50)]
     res = adult.explainer.explain(queries, path=path, search=search, constraints=constraints)
     cf = res.counterfactuals
-    assert res.coverage >= 0.6
     assert (adult.model.predict(cf) == 1).all()
-    if constraints is not None:
-        factuals = res.queries.loc[cf.index.get_level_values("query")]
-        assert not constraints.violations(factuals, cf).to_numpy().any()
+    if constraints is None:
+        assert res.coverage == 1.0
+        return
+    factuals = res.queries.loc[cf.index.get_level_values("query")]
+    assert not constraints.violations(factuals, cf).to_numpy().any()
+    # about half of these queries have no high-income training row that meets the constraints (an immutable
+    # "Never-married", say): coverage counts among the queries that do
+    possible = feasible(adult, queries, constraints)
+    explained = possible[list(set(cf.index.get_level_values("query")))].sum() / possible.sum()
+    assert explained >= (1.0 if path == "neighbour" else 0.75), explained
 
 
 @pytest.mark.parametrize("name", ["adult", "compas", "german"])
@@ -75,8 +81,8 @@ def test_fast_search_returns_the_grid_point_on_every_monotone_path(name, path):
     f = fitted(name)
     ex = f.explainer
     queries = unfavourable(f, 30)
-    grid = ex.explain(queries, path=path, search="grid")
-    fast = ex.explain(queries, path=path, search="fast").to_frame().set_index(["query", "component"])
+    grid = ex.explain(queries, path=path, search="grid", distinct=False)
+    fast = ex.explain(queries, path=path, search="fast", distinct=False).to_frame().set_index(["query", "component"])
     steps = grid.paths.pivot_table(index=["query", "component"], columns="step", values="valid", aggfunc="first")
     valid = steps.to_numpy(dtype=bool)
     monotone = (np.diff(valid.astype(int), axis=1) >= 0).all(axis=1)  # invalid ... invalid, valid ... valid
