@@ -204,7 +204,7 @@ class TabularData(DataCatalog):
             from sklearn.model_selection import train_test_split
 
             frame, _ = train_test_split(frame, train_size=int(max_rows), random_state=random_state, stratify=frame[target])
-        categorical = list(schema.categorical)
+        categorical = list(schema.categorical) + list(getattr(schema, "ordinal", {}))  # CARLA has no ordinal type
         if binarize:
             frame = binarize_categoricals(frame, categorical)
         name = getattr(ds, "name", None) or "custom"

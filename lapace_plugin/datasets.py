@@ -44,7 +44,7 @@ class Dataset:
         Name of the target column in ``frame``.
     schema
         :class:`~lapace_plugin.schema.FeatureSchema` of the features, with the dataset's declared
-        immutable and monotone features.
+        ordinal, immutable and monotone features (point-mass and discrete features are detected).
     favourable
         Target value of the favourable outcome (1 for the binary datasets), or ``None`` where no
         outcome is favourable (wine).
@@ -88,6 +88,7 @@ class _Spec:
     citation: str
     file: Optional[str] = None  # bundled gzip CSV in DATA_DIR; None = scikit-learn loader
     categorical: Sequence[str] = ()
+    ordinal: Dict[str, Sequence[str]] = field(default_factory=dict)  # ordered categories, lowest first
     immutable: Sequence[str] = ()
     monotone: Dict[str, str] = field(default_factory=dict)
 
@@ -154,7 +155,6 @@ _SPECS: Dict[str, _Spec] = {
             "credit_history",
             "purpose",
             "savings_account_and_bonds",
-            "present_employment_since",
             "personal_status_and_sex",
             "other_debtors_or_guarantors",
             "property",
@@ -164,6 +164,11 @@ _SPECS: Dict[str, _Spec] = {
             "telephone",
             "foreign_worker",
         ),
+        ordinal={
+            "present_employment_since": (
+                "unemployed", "... < 1 year", "1 <= ... < 4 years", "4 <= ... < 7 years", "... >= 7 years",
+            ),
+        },
         immutable=("personal_status_and_sex", "foreign_worker"),
         monotone={"age_in_years": "increase"},
     ),
@@ -241,7 +246,9 @@ def load(name: str) -> Dataset:
     frame = _frame(name).copy()
     X = frame.drop(columns=[spec.target])
     categorical = list(spec.categorical) if spec.file is not None else []
-    schema = FeatureSchema.infer(X, categorical=categorical, immutable=spec.immutable, monotone=dict(spec.monotone))
+    schema = FeatureSchema.infer(
+        X, categorical=categorical, ordinal=dict(spec.ordinal), immutable=spec.immutable, monotone=dict(spec.monotone)
+    )
     return Dataset(
         name=name,
         frame=frame,
@@ -264,10 +271,10 @@ def _frame(name: str) -> pd.DataFrame:
     path = os.path.join(DATA_DIR, spec.file)
     if not os.path.exists(path):
         raise FileNotFoundError("bundled data file %s is missing; reinstall lapace-plugin" % path)
-    dtypes = {c: str for c in spec.categorical}
+    dtypes = {c: str for c in list(spec.categorical) + list(spec.ordinal)}
     df = pd.read_csv(path, compression="gzip", dtype=dtypes, keep_default_na=False, na_filter=False)
     for c in df.columns:
-        if c in spec.categorical:
+        if c in spec.categorical or c in spec.ordinal:
             df[c] = df[c].astype(object)  # plain Python strings on every pandas version
         else:
             df[c] = df[c].astype("int64") if df[c].dtype.kind in "iu" else df[c].astype("float64")

@@ -1,8 +1,9 @@
 """The one distance between rows, used to rank counterfactuals, by the metrics and by the baselines.
 
-A row is seen as two parts: its numeric features min-max scaled with the schema's ranges, ``cont (n, n_numeric)``,
-and the category index of each categorical feature, ``codes (n, n_categorical)``. A numeric feature contributes
-``|a - b|`` in scaled units, a categorical one 0 (same) or 1 (different); ``d`` is the number of raw features.
+A row is seen as two parts: its numeric features min-max scaled with the schema's ranges and its ordinal features'
+levels scaled to [0, 1] (``i / (K - 1)``), ``cont (n, n_numeric)``, and the category index of each categorical
+feature, ``codes (n, n_categorical)``. A numeric feature contributes ``|a - b|`` in scaled units (an ordinal one the
+number of steps over ``K - 1``), a categorical one 0 (same) or 1 (different); ``d`` is the number of raw features.
 :meth:`lapace_plugin.encoding.TabularEncoder.parts` gives the same two parts for encoded rows.
 """
 
@@ -24,12 +25,23 @@ def span(schema: Any, feature: str) -> float:
 
 
 def scaled(schema: Any, frame: pd.DataFrame) -> np.ndarray:
-    """Numeric features min-max scaled with the schema's ranges (not clipped), ``(n, len(schema.continuous))``."""
+    """Numeric features min-max scaled with the schema's ranges (not clipped), then ordinal levels over ``K - 1``:
+    ``(n, len(schema.continuous) + len(schema.ordinal))``."""
     cols = [
         (np.asarray(frame[f].to_numpy(), dtype=float) - float(schema.ranges[f][0])) / span(schema, f)
         for f in schema.continuous
     ]
+    for f, cats in getattr(schema, "ordinal", {}).items():
+        cols.append(_positions(f, cats, frame[f].to_numpy()) / max(1.0, len(cats) - 1.0))
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+
+
+def _positions(feature: str, cats: Any, values: np.ndarray) -> np.ndarray:
+    found = np.asarray(pd.Categorical(values, categories=list(cats)).codes, dtype=int)
+    if (found < 0).any():
+        bad = sorted({repr(v) for v in values[found < 0]})
+        raise ValueError("feature %r has value(s) %s that are not among its categories %s" % (feature, ", ".join(bad[:10]), list(cats)))
+    return found
 
 
 def codes(schema: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -37,16 +49,7 @@ def codes(schema: Any, frame: pd.DataFrame) -> np.ndarray:
 
     Raises ``ValueError`` naming the feature and the values that are not among its categories.
     """
-    cols = []
-    for f, cats in schema.categorical.items():
-        values = frame[f].to_numpy()
-        found = np.asarray(pd.Categorical(values, categories=list(cats)).codes, dtype=int)
-        if (found < 0).any():
-            bad = sorted({repr(v) for v in values[found < 0]})
-            raise ValueError(
-                "feature %r has value(s) %s that are not among its categories %s" % (f, ", ".join(bad[:10]), list(cats))
-            )
-        cols.append(found)
+    cols = [_positions(f, cats, frame[f].to_numpy()) for f, cats in schema.categorical.items()]
     return np.column_stack(cols) if cols else np.zeros((len(frame), 0), dtype=int)
 
 
@@ -71,7 +74,7 @@ def feature_distances(schema: Any, a: pd.DataFrame, b: pd.DataFrame) -> np.ndarr
     if len(a) != len(b):
         raise ValueError("feature_distances needs frames of equal length; got %d and %d" % (len(a), len(b)))
     dist = per_feature(parts(schema, a), parts(schema, b))
-    order = list(schema.continuous) + list(schema.categorical)
+    order = list(schema.continuous) + list(getattr(schema, "ordinal", {})) + list(schema.categorical)
     return dist[:, [order.index(f) for f in schema.features]]
 
 

@@ -29,7 +29,8 @@ class LGMVAE(nn.Module):
 
     The decoder has one likelihood per column type (:class:`~lapace_plugin.encoding.Layout`): a sigmoid with squared
     error for numeric columns (weighted by ``continuous_weight``); for a point-mass feature a *hurdle*: a gate
-    (Bernoulli, cross-entropy) and a value whose error counts only off the mass; a cumulative-link head for ordinal
+    (Bernoulli, cross-entropy, also weighted by ``continuous_weight``: with weight 1 the gate of adult's capital gain
+    was not reconstructed at all) and a value whose error counts only off the mass; a cumulative-link head for ordinal
     features (``P(level >= j) = sigmoid(a - c_j)`` with increasing thresholds ``c_j``, a binary cross-entropy per
     threshold, so an error costs more the more steps it is off; the decoded value is the expected level); a softmax
     with cross-entropy per one-hot group. The paper's decoder is the special case of numeric and one-hot columns only.
@@ -146,7 +147,7 @@ class LGMVAE(nn.Module):
             errors = torch.cat([errors[..., :n_plain], errors[..., n_plain:] * off], dim=-1)
         loss = errors.sum(-1)
         if layout.gates:
-            loss = loss + F.binary_cross_entropy_with_logits(
+            loss = loss + continuous_weight * F.binary_cross_entropy_with_logits(
                 gates, x[..., list(layout.gates)].expand_as(gates), reduction="none"
             ).sum(-1)
         for (col, k), block in zip(layout.ordinal, ordinal):

@@ -117,11 +117,23 @@ def test_categorical_columns_are_strings_and_the_rest_numeric(name):
         assert ds.X[col].dtype.kind in "if", col
 
 
-def test_german_has_thirteen_categorical_and_seven_integer_features():
+def test_german_has_twelve_categorical_one_ordinal_and_seven_integer_features():
     schema = datasets.load("german").schema
-    assert len(schema.categorical) == 13
+    assert len(schema.categorical) == 12
+    assert schema.ordinal == {
+        "present_employment_since": ["unemployed", "... < 1 year", "1 <= ... < 4 years", "4 <= ... < 7 years", "... >= 7 years"]
+    }
     assert len(schema.continuous) == 7
     assert set(schema.integer) == set(schema.continuous)
+
+
+def test_bundled_feature_types_are_detected():
+    adult, compas = datasets.load("adult").schema, datasets.load("compas").schema
+    assert adult.point_mass == {"capital_gain": 0.0, "capital_loss": 0.0}  # 92% and 95% of rows at 0
+    assert list(adult.discrete) == ["education_num"]  # 16 observed levels
+    assert adult.discrete["education_num"] == list(range(1, 17))
+    assert compas.point_mass == {"priors_count": 0.0}  # 34% at 0, 36 values
+    assert set(compas.discrete) == {"juv_fel_count", "juv_misd_count", "juv_other_count"}
 
 
 @pytest.mark.parametrize("name", ["adult", "compas", "german", "credit"])
