@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lapace_plugin import FeatureSchema, Lapace, datasets
+from lapace_plugin import FeatureSchema, datasets
 from lapace_plugin.encoding import TabularEncoder
 from lapace_plugin.support import PairSupport, states
 
