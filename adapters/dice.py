@@ -55,6 +55,7 @@ gets no counterfactual (LAPACE's reason is printed under DiCE's message).
 from __future__ import annotations
 
 import os
+import sys
 import timeit
 import warnings
 from collections.abc import Iterable, Mapping
@@ -178,10 +179,16 @@ class LapaceDice(ExplainerBase):
                 )
             options = dict(lapace_options)
             schema = options.pop("schema", None) or self._schema_from_data()
+            announce = options.pop("verbose", True)
             X = self._training_frame()
-            self.explainer = Lapace(schema=schema, **options).fit(
+            self.explainer = Lapace(schema=schema, verbose=announce and sys.stderr.isatty(), **options).fit(
                 X, predict_proba=self._predict_proba, classes=self._model_classes(X)
             )
+            if announce:  # one line, also where a progress bar would be a wall of text (logs, CI)
+                print(
+                    "LAPACE: fitted on %d training rows in %.1f s (centroid validity %.0f%%; distinct centroids per class %s)"
+                    % (len(X), self.explainer.fit_time_, 100 * self.explainer.centroid_validity_, self.explainer.distinct_centroids_)
+                )
         else:
             if lapace_options:
                 raise TypeError(
@@ -214,6 +221,7 @@ class LapaceDice(ExplainerBase):
             categorical={f: [str(c) for c in df[f].cat.categories] for f in self._categorical},
             ranges={f: (float(df[f].min()), float(df[f].max())) for f in self._continuous},
             integer=[f for f in self._continuous if self._precision.get(f, 0) == 0],
+            precision={f: self._precision.get(f, 0) for f in self._continuous},
             order=self._features,
             dtypes=dict([(f, str(df[f].dtype)) for f in self._continuous] + [(f, "object") for f in self._categorical]),
         )
@@ -366,7 +374,7 @@ class LapaceDice(ExplainerBase):
                     desired_class=labels[n + i],
                     posthoc_sparsity_param=posthoc_sparsity_param,
                     total_CFs=total_CFs,
-                    failure=result.failures.get(i),
+                    failure=result.failures.get(i) or result.shortfalls.get(i),
                     elapsed=elapsed,
                     verbose=verbose,
                 )
@@ -598,6 +606,8 @@ class LapaceDice(ExplainerBase):
                 "min %02d" % seconds,
                 "sec",
             )
+            if failure:
+                print("LAPACE: %s" % failure)
         elif verbose:
             print("Diverse Counterfactuals found! total time taken: %02d" % minutes, "min %02d" % seconds, "sec")
         return CounterfactualExamples(

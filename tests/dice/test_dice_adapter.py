@@ -481,3 +481,34 @@ def test_feature_importance_through_the_registered_method(adult):
     assert set(importance) == set(adult.data.feature_names)
     assert all(0.0 <= v <= 1.0 for v in importance.values()) and max(importance.values()) > 0
     CounterfactualExplanations.from_json(overall.to_json())
+
+
+def test_default_fit_is_reproducible_and_announced_in_one_line(capsys, adult):
+    register(epochs=5)  # no random_state: LAPACE's default seed makes two runs of a script agree
+    first = dice_ml.Dice(adult.data, adult.model, method=METHOD)
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("LAPACE: fitted on 2000 training rows in "), lines  # no progress bar wall
+    second = dice_ml.Dice(adult.data, adult.model, method=METHOD)
+    queries = adult.queries.iloc[:6]
+    a = first.generate_counterfactuals(queries, total_CFs=3, desired_class="opposite")
+    b = second.generate_counterfactuals(queries, total_CFs=3, desired_class="opposite")
+    for x, y in zip(a.cf_examples_list, b.cf_examples_list):
+        pd.testing.assert_frame_equal(x.final_cfs_df, y.final_cfs_df)
+
+
+def test_fewer_counterfactuals_than_asked_are_explained(capsys, adult):
+    capsys.readouterr()
+    res = adult.explainer.generate_counterfactuals(
+        adult.queries.iloc[:20], total_CFs=5, desired_class="opposite", features_to_vary=["hours_per_week", "occupation"],
+        posthoc_sparsity_param=None,
+    )
+    out = capsys.readouterr().out.splitlines()
+    short = [i for i, ex in enumerate(res.cf_examples_list) if ex.final_cfs_df is not None and 0 < len(ex.final_cfs_df) < 5]
+    assert short  # some queries get fewer than five distinct rows
+    assert sum(line.startswith("Only ") for line in out) == len(short)
+    reasons = [line for line in out if line.startswith("LAPACE: ") and "distinct counterfactual" in line]
+    assert len(reasons) == len(short)
+    for ex in res.cf_examples_list:  # and the rows a query gets are distinct
+        if ex.final_cfs_df is not None:
+            assert not ex.final_cfs_df.duplicated().any()
