@@ -28,7 +28,9 @@ class Constraints:
     immutable
         Features copied from the factual.
     increase, decrease
-        Continuous features that may only go up (down) relative to the factual.
+        Continuous or ordinal features that may only go up (down) relative to the factual: a list of names, or a
+        mapping from a name to the largest change allowed (raw units; levels for ordinal features; ``None``: no
+        limit), e.g. ``increase={"age": 5}`` for recourse within five years.
     ranges
         ``{feature: (low, high)}`` allowed raw values of continuous features (``None`` for an open end).
     categories
@@ -38,14 +40,17 @@ class Constraints:
     def __init__(
         self,
         immutable: Sequence[str] = (),
-        increase: Sequence[str] = (),
-        decrease: Sequence[str] = (),
+        increase: Union[Sequence[str], Mapping[str, Optional[float]]] = (),
+        decrease: Union[Sequence[str], Mapping[str, Optional[float]]] = (),
         ranges: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
         categories: Optional[Mapping[str, Sequence[Any]]] = None,
     ) -> None:
         self.immutable = list(immutable)
         self.increase = list(increase)
         self.decrease = list(decrease)
+        self.limits: Dict[str, float] = {  # largest allowed change of monotone features that have one
+            k: float(v) for group in (increase, decrease) if isinstance(group, Mapping) for k, v in group.items() if v is not None
+        }
         self.ranges = {
             k: (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
             for k, (lo, hi) in (ranges or {}).items()
@@ -103,6 +108,9 @@ class Constraints:
         not_numbers = [n for n in self.ranges if n not in schema.continuous]
         if not_numbers:
             raise ValueError("'ranges' constraints apply to continuous features only; %s are categorical or ordinal" % not_numbers)
+        negative = {k: v for k, v in self.limits.items() if not v >= 0}
+        if negative:
+            raise ValueError("the largest change of a monotone feature must be a number >= 0, got %s" % negative)
         both = set(self.increase) & set(self.decrease)
         if both:
             raise ValueError("features %s cannot be both increase-only and decrease-only; use immutable" % sorted(both))
@@ -171,10 +179,10 @@ class Constraints:
                 yield "immutable", name, np.asarray(a.to_numpy(), dtype=object) != np.asarray(b.to_numpy(), dtype=object)
             else:
                 yield "immutable", name, np.abs(numbers(counterfactuals, name) - numbers(factuals, name)) > tol(name)
-        for name in self.increase:
-            yield "increase", name, numbers(counterfactuals, name) < numbers(factuals, name) - tol(name)
-        for name in self.decrease:
-            yield "decrease", name, numbers(counterfactuals, name) > numbers(factuals, name) + tol(name)
+        for kind, names, sign in (("increase", self.increase, 1.0), ("decrease", self.decrease, -1.0)):
+            for name in names:
+                change = sign * (numbers(counterfactuals, name) - numbers(factuals, name))
+                yield kind, name, (change < -tol(name)) | (change > self.limits.get(name, math.inf) + tol(name))
         for name, (lo, hi) in self.ranges.items():
             v = numbers(counterfactuals, name)
             yield "range", name, (v < lo - tol(name)) | (v > hi + tol(name))
@@ -182,10 +190,13 @@ class Constraints:
             yield "category", name, ~pd.Series(counterfactuals[name].to_numpy()).isin(list(allowed)).to_numpy()
 
     def to_dict(self) -> Dict[str, Any]:
+        def monotone(names: List[str]) -> Any:
+            return {k: self.limits.get(k) for k in names} if any(k in self.limits for k in names) else names
+
         return {
             "immutable": self.immutable,
-            "increase": self.increase,
-            "decrease": self.decrease,
+            "increase": monotone(self.increase),
+            "decrease": monotone(self.decrease),
             "ranges": {k: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi] for k, (lo, hi) in self.ranges.items()},
             "categories": self.categories,
         }
@@ -214,6 +225,11 @@ class EncodedConstraints:
         self.decrease = [place[n] for n in constraints.decrease if isinstance(place[n], int)]
         self.increase_groups = [place[n] for n in constraints.increase if isinstance(place[n], slice)]
         self.decrease_groups = [place[n] for n in constraints.decrease if isinstance(place[n], slice)]
+        # largest scaled change of monotone numeric-block features that have one (integers: whole units)
+        self.limits = {
+            place[n]: (math.floor(v + 1e-9) if n in schema.integer else v) / encoder._span[place[n]]
+            for n, v in constraints.limits.items() if isinstance(place[n], int)
+        }
         lo = np.full(nc, -np.inf)
         hi = np.full(nc, np.inf)
         for name, (a, b) in constraints.ranges.items():
@@ -252,9 +268,9 @@ class EncodedConstraints:
         for sl in self.immutable_groups:
             bad |= np.abs(points[:, sl] - factuals[:, sl]).sum(1) > tol
         for j in self.increase:
-            bad |= points[:, j] < factuals[:, j] - tol
+            bad |= (points[:, j] < factuals[:, j] - tol) | (points[:, j] > factuals[:, j] + self.limits.get(j, np.inf) + tol)
         for j in self.decrease:
-            bad |= points[:, j] > factuals[:, j] + tol
+            bad |= (points[:, j] > factuals[:, j] + tol) | (points[:, j] < factuals[:, j] - self.limits.get(j, np.inf) - tol)
         for sl in self.increase_groups:
             bad |= points[:, sl].argmax(1) < factuals[:, sl].argmax(1)
         for sl in self.decrease_groups:
@@ -283,8 +299,12 @@ class EncodedConstraints:
             total = total + 1.0 - (decoded[:, sl] * factuals[:, sl]).sum(1)
         for j in self.increase:
             total = total + torch.relu(factuals[:, j] - values[:, j])
+            if j in self.limits:
+                total = total + torch.relu(values[:, j] - factuals[:, j] - float(self.limits[j]))
         for j in self.decrease:
             total = total + torch.relu(values[:, j] - factuals[:, j])
+            if j in self.limits:
+                total = total + torch.relu(factuals[:, j] - values[:, j] - float(self.limits[j]))
         if self.has_ranges:
             lo = torch.as_tensor(self.lo, device=decoded.device)
             hi = torch.as_tensor(self.hi, device=decoded.device)
@@ -307,9 +327,9 @@ class EncodedConstraints:
         for sl in self.immutable_groups:
             out[:, sl] = factuals[:, sl]
         for j in self.increase:
-            out[:, j] = np.maximum(out[:, j], factuals[:, j])
+            out[:, j] = np.clip(out[:, j], factuals[:, j], factuals[:, j] + self.limits.get(j, np.inf))
         for j in self.decrease:
-            out[:, j] = np.minimum(out[:, j], factuals[:, j])
+            out[:, j] = np.clip(out[:, j], factuals[:, j] - self.limits.get(j, np.inf), factuals[:, j])
         for sl, wrong in [(sl, np.less) for sl in self.increase_groups] + [(sl, np.greater) for sl in self.decrease_groups]:
             back = wrong(out[:, sl].argmax(1), factuals[:, sl].argmax(1))
             out[back, sl] = factuals[back, sl]

@@ -173,9 +173,10 @@ PARAMETERS: Dict[str, Param] = {
     "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
                     per_call=True),
     "distinct": Param(True, Flag(),
-                      "When a path's first valid point repeats a row another path of the query gave, use its next valid "
-                      "point that is a new row (``search=\"grid\"``); ``False`` keeps the paper's first points, and the "
-                      "repeating path gives nothing.", per_call=True),
+                      "When a path's first valid point repeats an option another path of the query gave (the same row, "
+                      "or within :data:`lapace_plugin.selection.SAME_OPTION` of it), use its next valid point that is a "
+                      "new option (``search=\"grid\"``); ``False`` keeps the paper's first points, and a path repeating "
+                      "a row gives nothing.", per_call=True),
     "max_points": Param(100_000, Integer(1, 10**9),
                         "Most path points decoded and classified at once: ``explain`` splits larger batches into chunks of "
                         "queries (identical results, bounded memory: about 2 KB per point on adult).", per_call=True),

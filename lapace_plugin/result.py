@@ -25,7 +25,7 @@ class Explanation:
         ``{query label: reason}`` for every query without a valid counterfactual.
     shortfalls
         ``{query label: reason}`` for every query with fewer distinct counterfactuals than asked (e.g. "3 of 5 paths
-        ended on a row another path gave").
+        ended on an option another path gave").
     strategy, n_repaired
         The selection strategy, and how many selected candidates needed constraint repair.
     meta
@@ -67,7 +67,7 @@ class Explanation:
     def to_frame(self) -> pd.DataFrame:
         """One row per (query, target component) path: ``query, component, tau, valid, probability,
         repaired, reverted, rank`` (-1 when not returned), ``note`` (why a path's row is not returned: it repeats
-        another path's row, the path has no valid point, or it is not among the nearest asked for) and the selected
+        another path's option, the path has no valid point, or it is not among the nearest asked for) and the selected
         point's features (NaN when the path found no valid point). ``reverted`` counts the features ``revert=True``
         set back to the query's values."""
         return self._selections.drop(columns=["order"]).reset_index(drop=True)

@@ -1,8 +1,9 @@
 """Selection: from each path's candidates to a query's ranked, distinct counterfactuals, and the reasons for fewer.
 
-Each path contributes its first valid point. When that point repeats a row another path of the same query already
-gave, the path contributes its next valid point that is a new row (searches that classify every point keep them);
-a path whose valid points all repeat kept rows contributes nothing. A query keeps its ``k`` nearest distinct rows.
+Each path contributes its first valid point. When that point repeats an option another path of the same query
+already gave (the same row, or one within :data:`SAME_OPTION` of it), the path contributes its next valid point that
+is a new option (searches that classify every point keep them); a path whose valid points all repeat kept options
+contributes nothing. A query keeps its ``k`` nearest distinct options.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .batch import Candidates, QueryBatch
-from .centroids import contains
 from .distance import mean_l1
 from .latent import LatentSpace
 
-NOTE_DUPLICATE = "same row as path %s"
+SAME_OPTION = 0.01
+"""Two counterfactuals of a query closer than this mean per-feature distance (:func:`lapace_plugin.distance.mean_l1`)
+are one option: e.g. the same plan with 44 or 43 hours a week."""
+
+NOTE_DUPLICATE = "same option as path %s"
 NOTE_NO_POINT = "no valid point"
 NOTE_NEARER = "not among the %d nearest"
 
@@ -37,7 +41,8 @@ class Selection:
 
 def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int, strategy: str, distinct: bool = True) -> Selection:
     """The chosen point and rank of every path of ``batch`` (see the module docstring; ``distinct=False`` keeps each
-    path's first valid point even when it repeats another path's row, which then gives nothing)."""
+    path's first valid point even when it repeats another path's row, which then gives nothing, and counts only equal
+    rows as the same)."""
     n, m = batch.components.shape
     valid = candidates.valid & batch.usable[:, :, None]
     step = np.where(valid.any(-1), valid.argmax(-1), -1)
@@ -58,9 +63,10 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
             if step[q, c] < 0:
                 notes[q, c] = NOTE_NO_POINT
                 continue
-            s = _first_new(points[q, c], valid[q, c], step[q, c], kept, distinct)
+            s = _first_new(space, points[q, c], valid[q, c], step[q, c], kept, distinct)
             if s < 0:
-                notes[q, c] = NOTE_DUPLICATE % space.names[batch.components[q, owner[_index(kept, points[q, c, step[q, c]])]]]
+                twin = _nearest(space, kept, points[q, c, step[q, c]])
+                notes[q, c] = NOTE_DUPLICATE % space.names[batch.components[q, owner[twin]]]
                 continue
             step[q, c] = s
             kept.append(points[q, c, s])
@@ -94,25 +100,31 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     return Selection(pd.concat([frame, raw], axis=1), failures, shortfalls)
 
 
-def _first_new(points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], search: bool) -> int:
-    """The first valid step from ``start`` on (only ``start`` unless ``search``) whose point is not among ``kept``."""
+def _first_new(space: LatentSpace, points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], search: bool) -> int:
+    """The first valid step from ``start`` on whose point is a new option; without ``search`` only ``start``, and only a
+    row equal to a kept one counts as the same (the paper's selection)."""
     for s in range(start, len(valid) if search else start + 1):
-        if valid[s] and not contains(kept, points[s]):
+        gap = _gaps(space, kept, points[s]).min() if kept else np.inf
+        if valid[s] and (gap >= SAME_OPTION if search else gap > 0):
             return s
     return -1
 
 
-def _index(rows: List[np.ndarray], row: np.ndarray) -> int:
-    return next(i for i, r in enumerate(rows) if np.array_equal(r, row))
+def _gaps(space: LatentSpace, kept: List[np.ndarray], point: np.ndarray) -> np.ndarray:
+    return mean_l1(space.encoder.parts(np.stack(kept)), space.encoder.parts(point[None, :]))
+
+
+def _nearest(space: LatentSpace, kept: List[np.ndarray], point: np.ndarray) -> int:
+    return int(np.argmin(_gaps(space, kept, point)))
 
 
 def shortfall_reason(notes: np.ndarray, found: int, k: int) -> str:
     """Why a query got ``found < k`` distinct counterfactuals, from its paths' notes."""
-    same = sum(1 for note in notes if note.startswith("same row"))
+    same = sum(1 for note in notes if note.startswith("same option"))
     empty = sum(1 for note in notes if note == NOTE_NO_POINT)
     parts = []
     if same:
-        parts.append("%d of %d paths ended on a row another path gave" % (same, len(notes)))
+        parts.append("%d of %d paths ended on an option another path gave" % (same, len(notes)))
     if empty:
         parts.append("%d of %d paths have no valid point" % (empty, len(notes)))
     return "%d distinct counterfactual%s of %d asked: %s" % (found, "" if found == 1 else "s", k, "; ".join(parts))

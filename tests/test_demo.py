@@ -1,4 +1,4 @@
-"""``lapace demo`` end to end on a small bundled dataset: outputs, summary and the --revert option."""
+"""``lapace demo`` end to end on a small bundled dataset: outputs, summary, advice and the --no-revert option."""
 
 from __future__ import annotations
 
@@ -12,17 +12,23 @@ from lapace_plugin.apps import demo
 
 def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path, capsys):
     out = str(tmp_path / "german")
-    code = demo.main(["--dataset", "german", "--n-queries", "8", "--epochs", "20", "--out", out, "--revert", "--show", "2"])
+    code = demo.main(["--dataset", "german", "--n-queries", "8", "--epochs", "20", "--out", out, "--show", "2"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "to be predicted" in printed and "summary" in printed
+    assert "option 1 (probability" in printed
+    assert "age_in_years': 5.0" in printed  # an age rises by at most five years
+    # the advice names only changed features: a reverted option changes few
+    advice = [line for line in printed.splitlines() if line.strip().startswith("option ")]
+    assert advice and all(line.count("->") <= 4 for line in advice)
     for name in ("summary.csv", "summary.json", "counterfactuals_first.csv", "counterfactuals_last.json",
                  "latent_space.png", "feature_changes.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     summary = pd.read_csv(os.path.join(out, "summary.csv"), index_col="strategy")
     assert summary.loc["first", "validity"] == 1.0
     assert summary.loc["first", "constraint_violations"] == 0
-    assert summary.loc["first", "sparsity"] < summary.loc["last", "sparsity"]
+    assert summary.loc["first", "features_changed"] < summary.loc["last", "features_changed"]
+    assert summary.loc["first", "unseen_pairs"] <= 0.1
     first = pd.read_csv(os.path.join(out, "counterfactuals_first.csv"))
     last = pd.read_csv(os.path.join(out, "counterfactuals_last.csv"))
     assert (first.loc[first["rank"] >= 0, "reverted"] > 0).any()
@@ -33,4 +39,12 @@ def test_demo_help_names_the_revert_option(capsys):
     with pytest.raises(SystemExit) as info:
         demo.main(["--help"])
     assert info.value.code == 0
-    assert "--revert" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--no-revert" in text and "--age-limit" in text
+
+
+def test_no_revert_keeps_every_change(tmp_path):
+    out = str(tmp_path / "compas")
+    assert demo.main(["--dataset", "compas", "--n-queries", "6", "--epochs", "10", "--out", out, "--no-revert", "--show", "0"]) == 0
+    first = pd.read_csv(os.path.join(out, "counterfactuals_first.csv"))
+    assert (first["reverted"] == 0).all()

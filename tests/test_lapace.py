@@ -202,3 +202,19 @@ def test_result_exports_json_and_frame(compas):
     frame = res.to_frame()
     assert {"query", "component", "tau", "valid", "probability", "repaired", "rank"} <= set(frame.columns)
     assert (frame.loc[frame["valid"], "probability"] > 0.5).all()
+
+
+@pytest.mark.parametrize("strategy", ["first", "last"])
+def test_a_capped_increase_bounds_the_change(adult, strategy):
+    queries = unfavourable(adult, 40)
+    constraints = Constraints(immutable=["race", "sex", "native_country"], increase={"age": 5, "education_num": None})
+    res = adult.explainer.explain(queries, strategy=strategy, constraints=constraints)
+    cf = res.counterfactuals
+    assert len(cf) > 0
+    change = cf["age"].to_numpy() - queries.loc[cf.index.get_level_values("query"), "age"].to_numpy()
+    assert ((change >= 0) & (change <= 5)).all()
+    factuals = queries.loc[cf.index.get_level_values("query")]
+    assert not constraints.violations(factuals, cf, adult.ds.schema).to_numpy().any()
+    broken = cf.assign(age=factuals["age"].to_numpy() + 6)
+    assert constraints.violations(factuals, broken, adult.ds.schema)["age"].all()
+    assert constraints.to_dict()["increase"] == {"age": 5.0, "education_num": None}

@@ -1,4 +1,4 @@
-"""``lapace demo``: the main job on a bundled dataset, end to end."""
+"""``lapace demo``: the main job on a bundled dataset, end to end, printed as advice a person could follow."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
+from ..constraints import Constraints
 from ..evaluation import metrics
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
 from ..result import Explanation
+from ..support import states
 from . import plots
 
 
@@ -23,24 +25,41 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="lapace demo",
         description=(
-            "Train a random-forest pipeline on a bundled dataset, fit LAPACE's L-GMVAE on its predictions, "
-            "explain test individuals who receive the unfavourable prediction with both strategies (first: "
-            "closest valid point on each latent path; last: the decoded class centroid), print their recourse "
-            "and a summary, and write CSV, JSON and plots to an output folder."
+            "Train a random-forest pipeline on a bundled dataset, fit LAPACE's L-GMVAE on its predictions, explain "
+            "test individuals who receive the unfavourable prediction with both strategies (first: the closest valid "
+            "point on each latent path; last: the decoded class centroid), print the options of the first few "
+            "individuals as advice (changed features only) and a summary, and write CSV, JSON and plots "
+            "(latent_space.png, feature_changes.png) to an output folder. By default the dataset's immutable features "
+            "stay as they are, its increase-only features only rise, an age rises by at most --age-limit years, and "
+            "each 'first' option keeps only the changes it needs (see --no-revert)."
         ),
     )
     parser.add_argument("--dataset", default="adult", choices=datasets.names(), help="bundled dataset (default: adult)")
     parser.add_argument("--n-queries", type=int, default=100, help="individuals to explain (default: 100)")
     parser.add_argument("--out", default=None, help="output folder (default: lapace-output/DATASET)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for the split, classifier and L-GMVAE")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for the split, classifier and L-GMVAE (default: 0)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum L-GMVAE epochs (default: chosen from data size)")
     parser.add_argument("--no-constraints", action="store_true",
                         help="ignore the dataset's immutable and monotone features (default: respect them)")
-    parser.add_argument("--revert", action="store_true",
-                        help="set each 'first' counterfactual's unneeded changes back to the individual's values "
-                             "(fewer changes, nearer the decision boundary; default: off)")
-    parser.add_argument("--show", type=int, default=3, help="individuals whose recourse is printed (default: 3)")
+    parser.add_argument("--age-limit", type=float, default=5.0,
+                        help="the largest rise of an increase-only age feature in a plan, in years (default: 5; "
+                             "0 keeps the age; a negative value lifts the limit)")
+    parser.add_argument("--no-revert", dest="revert", action="store_false",
+                        help="keep every change of each 'first' counterfactual (default: changes it does not need, "
+                             "for the classifier or for a plausible row, are set back to the individual's values, so "
+                             "each option is a short plan)")
+    parser.add_argument("--show", type=int, default=3, help="individuals whose options are printed (default: 3)")
     return parser.parse_args(argv)
+
+
+def demo_constraints(schema: Any, age_limit: float) -> Constraints:
+    """The schema's immutable and monotone features, an increase-only age rising at most ``age_limit`` years."""
+    increase = {f: None for f, d in schema.monotone.items() if d == "increase"}
+    for f in increase:
+        if f.startswith("age") and age_limit >= 0:
+            increase[f] = age_limit
+    decrease = [f for f, d in schema.monotone.items() if d == "decrease"]
+    return Constraints(immutable=schema.immutable, increase=increase, decrease=decrease)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -49,7 +68,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(out, exist_ok=True)
     ds = datasets.load(args.dataset)
     X_train, X_test, y_train, y_test = split(ds, test_size=0.2, random_state=args.seed)
-    print("dataset %s: %d training and %d test rows, %d features" % (ds.name, len(X_train), len(X_test), len(ds.schema.features)))
+    print("dataset %s: %d training and %d test rows; %s" % (ds.name, len(X_train), len(X_test), ds.schema))
 
     t = time.time()
     model = make_classifier(ds.schema, "rf", random_state=args.seed, n_jobs=2).fit(X_train, y_train)
@@ -71,16 +90,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         queries = X_test.iloc[: args.n_queries]
         target = (predicted[: len(queries)] + 1) % explainer.n_classes_
         print("explaining %d test rows, each towards the next class" % len(queries))
-    constraints = None if args.no_constraints else "schema"
+    constraints = None if args.no_constraints else demo_constraints(ds.schema, args.age_limit)
+    print("constraints: %s" % (constraints or "none"))
 
     results: Dict[str, Explanation] = {}
     summary = []
     for strategy in ("first", "last"):
         t = time.time()
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert)
-        seconds = time.time() - t
+        summary.append(_summarise(res, time.time() - t, model, explainer))
         results[strategy] = res
-        summary.append(_summarise(res, seconds, model, ds))
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
         with open(os.path.join(out, "counterfactuals_%s.json" % strategy), "w") as fh:
             fh.write(res.to_json())
@@ -88,13 +107,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     print()
     for label in queries.index[: args.show]:
         print(describe_recourse(results["first"], label, ds.target, model.classes_))
+        print()
     table = pd.DataFrame(summary).set_index("strategy")
-    print("\nsummary (constraints: %s)" % ("none" if constraints is None else "schema's immutable and monotone features"))
+    print("summary")
     print(table.to_string(float_format=lambda v: "%.4f" % v))
     table.to_csv(os.path.join(out, "summary.csv"))
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump({"dataset": ds.name, "centroid_validity": explainer.centroid_validity_,
                    "distinct_centroids": {str(k): v for k, v in explainer.distinct_centroids_.items()},
+                   "constraints": None if constraints is None else constraints.to_dict(),
                    "fit_seconds": explainer.fit_time_, "strategies": table.reset_index().to_dict(orient="records")}, fh, indent=1)
     plots.latent_space(explainer, X_train, results["first"], os.path.join(out, "latent_space.png"))
     plots.feature_changes(explainer, results, os.path.join(out, "feature_changes.png"))
@@ -102,47 +123,55 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _summarise(res: Explanation, seconds: float, model: Any, ds: Any) -> Dict[str, Any]:
-    cf = res.counterfactuals
-    factuals = res.queries
+def _summarise(res: Explanation, seconds: float, model: Any, explainer: Lapace) -> Dict[str, Any]:
+    """One summary row: coverage, validity, closeness, features changed, unseen pairs, violations, time."""
+    schema, cf, factuals = explainer.schema_, res.counterfactuals, res.queries
     targets = pd.Series(res.target_class, index=factuals.index)
+    found = len(cf) > 0
     return {
         "strategy": res.strategy,
         "queries": res.n_queries,
         "counterfactuals": len(cf),
         "coverage": res.coverage,
-        "validity": metrics.validity(ds.schema, factuals, cf, model.predict_proba, targets) if len(cf) else float("nan"),
-        "proximity_l1": metrics.proximity_l1(ds.schema, factuals, cf) if len(cf) else float("nan"),
-        "sparsity": metrics.sparsity(ds.schema, factuals, cf) if len(cf) else float("nan"),
-        "constraint_violations": metrics.constraint_violations(ds.schema, factuals, cf) if len(cf) else 0,
-        "repaired": res.n_repaired,
+        "validity": metrics.validity(schema, factuals, cf, model.predict_proba, targets) if found else float("nan"),
+        "proximity_l1": metrics.proximity_l1(schema, factuals, cf) if found else float("nan"),
+        "features_changed": metrics.features_changed(schema, factuals, cf) if found else float("nan"),
+        # pairs of values (categories, zero / non-zero amounts) that no training row holds together
+        "unseen_pairs": float(explainer.support_.rare(states(schema, cf), 1).mean()) if found else float("nan"),
+        "constraint_violations": metrics.constraint_violations(schema, factuals, cf, res.meta["constraints"] or "schema") if found else 0,
         "seconds_per_query": seconds / max(1, res.n_queries),
     }
 
 
-def describe_recourse(res: Explanation, label: Any, target_name: str, classes: Any) -> str:
-    """Readable recourse for one query: its closest counterfactual's changed features only."""
-    query = res.queries.loc[label]
-    lines = ["individual %s:" % label]
-    if label in res.failures:
-        return lines[0] + " no counterfactual (%s)" % res.failures[label]
-    cfs = res.for_query(label)
-    best = cfs.iloc[0]
+def describe_recourse(res: Explanation, label: Any, target_name: str, classes: Any, options: int = 3) -> str:
+    """A query's options as advice: for each of its nearest distinct counterfactuals, the features to change."""
     i = list(res.queries.index).index(label)
-    lines[0] += " to be predicted %s=%s, change" % (target_name, classes[res.target_class[i]])
-    for name in res.queries.columns:
-        a, b = query[name], best[name]
-        if isinstance(a, (int, float, np.number)) and not isinstance(a, bool):
-            if abs(float(a) - float(b)) > 1e-9:
-                lines.append("    %-18s %s -> %s" % (name, _fmt(a), _fmt(b)))
-        elif a != b:
-            lines.append("    %-18s %s -> %s" % (name, a, b))
-    if len(lines) == 1:
-        lines.append("    (nothing: the decoded point equals the input)")
-    lines.append("    (%d alternative%s in the CSV)" % (len(cfs) - 1, "" if len(cfs) == 2 else "s"))
+    head = "individual %s, predicted %s=%s" % (label, target_name, classes[res.predicted_class[i]])
+    if label in res.failures:
+        return head + ": no counterfactual (%s)" % res.failures[label]
+    query = res.queries.loc[label]
+    cfs = res.for_query(label)
+    chosen = res.to_frame()
+    proba = chosen[(chosen["query"] == label) & (chosen["rank"] >= 0)].set_index("rank")["probability"]
+    lines = [head + "; to be predicted %s=%s:" % (target_name, classes[res.target_class[i]])]
+    for rank, row in cfs.iloc[:options].iterrows():
+        changes = ["%s %s -> %s" % (name, _fmt(query[name]), _fmt(row[name])) for name in res.queries.columns if _differs(query[name], row[name])]
+        lines.append("  option %d (probability %.2f): %s" % (rank + 1, proba.get(rank, np.nan), "; ".join(changes) or "no change"))
+    if len(cfs) > options:
+        lines.append("  (%d more option%s in the CSV)" % (len(cfs) - options, "" if len(cfs) - options == 1 else "s"))
+    if label in res.shortfalls:
+        lines.append("  (%s)" % res.shortfalls[label])
     return "\n".join(lines)
 
 
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float, np.number)) and not isinstance(a, bool):
+        return abs(float(a) - float(b)) > 1e-9
+    return a != b
+
+
 def _fmt(v: Any) -> str:
+    if not isinstance(v, (int, float, np.number)) or isinstance(v, bool):
+        return str(v)
     v = float(v)
-    return str(int(v)) if v.is_integer() else "%.3g" % v
+    return str(int(v)) if v.is_integer() else "%g" % v
