@@ -443,6 +443,9 @@ class LapaceDice(ExplainerBase):
         if isinstance(features_to_vary, str) and features_to_vary != "all":
             features_to_vary = [features_to_vary]
         self.data_interface.check_features_to_vary(features_to_vary=features_to_vary)
+        for f, allowed in (permitted_range or {}).items():
+            if f in self._continuous and (isinstance(allowed, str) or len(list(allowed)) != 2):
+                raise ValueError("permitted_range for %r must be [low, high], got %r" % (f, allowed))
         self.data_interface.check_permitted_range(permitted_range)
         varying = list(self._features) if features_to_vary == "all" else list(features_to_vary)
         for column in query.columns:

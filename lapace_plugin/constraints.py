@@ -51,10 +51,7 @@ class Constraints:
         self.limits: Dict[str, float] = {  # largest allowed change of monotone features that have one
             k: float(v) for group in (increase, decrease) if isinstance(group, Mapping) for k, v in group.items() if v is not None
         }
-        self.ranges = {
-            k: (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
-            for k, (lo, hi) in (ranges or {}).items()
-        }
+        self.ranges = {k: _bounds(k, bound) for k, bound in (ranges or {}).items()}
         self.categories = {k: list(v) for k, v in (categories or {}).items()}
 
     @classmethod
@@ -117,6 +114,14 @@ class Constraints:
         for name, (lo, hi) in self.ranges.items():
             if lo > hi:
                 raise ValueError("range for %r is empty: low %s > high %s" % (name, lo, hi))
+            if name in schema.integer and not (math.isinf(lo) or math.isinf(hi)) and math.ceil(lo - 1e-9) > math.floor(hi + 1e-9):
+                raise ValueError("range for integer feature %r holds no integer: (%s, %s)" % (name, lo, hi))
+            train_lo, train_hi = schema.ranges[name]
+            if hi < train_lo or lo > train_hi:
+                raise ValueError(
+                    "range (%s, %s) for %r lies outside the values the explainer learnt, [%g, %g]: counterfactuals are "
+                    "decoded within them, so none could meet this range" % (lo, hi, name, train_lo, train_hi)
+                )
         for name, allowed in self.categories.items():
             cats = schema.categorical.get(name, schema.ordinal.get(name))
             if cats is None:
@@ -205,6 +210,27 @@ class Constraints:
         return "Constraints(%s)" % ", ".join("%s=%s" % kv for kv in self.to_dict().items() if kv[1])
 
 
+def _bounds(name: str, bound: Any) -> Tuple[float, float]:
+    """``(low, high)`` of a range constraint; ``None`` or an infinity is an open end, NaN is an error."""
+    try:
+        lo, hi = bound
+    except (TypeError, ValueError):
+        raise ValueError("range for %r must be a pair (low, high), with None for an open end; got %r" % (name, bound)) from None
+    out = []
+    for value, open_end in ((lo, -math.inf), (hi, math.inf)):
+        if value is None:
+            out.append(open_end)
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("range for %r must hold numbers or None, got %r" % (name, bound)) from None
+        if math.isnan(value):
+            raise ValueError("range for %r has a NaN bound; use None for an open end" % name)
+        out.append(value)
+    return out[0], out[1]
+
+
 class EncodedConstraints:
     """Constraints compiled for encoded rows: which points need repair, a differentiable penalty, a hard projection.
 
@@ -234,8 +260,9 @@ class EncodedConstraints:
         hi = np.full(nc, np.inf)
         for name, (a, b) in constraints.ranges.items():
             j = place[name]
-            if name in schema.integer:
-                a, b = math.ceil(a - 1e-9), math.floor(b + 1e-9)
+            if name in schema.integer:  # whole units inside the range (an open end stays open)
+                a = a if math.isinf(a) else math.ceil(a - 1e-9)
+                b = b if math.isinf(b) else math.floor(b + 1e-9)
             lo[j], hi[j] = a, b
         self.has_ranges = bool(constraints.ranges)
         span, base = encoder._span, encoder._lo

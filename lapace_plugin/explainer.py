@@ -32,6 +32,10 @@ from .targets import resolve_targets
 PredictProba = Callable[[pd.DataFrame], Any]
 
 
+RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "valid", "probability", "repaired", "reverted", "rank", "note")
+"""Columns of ``Explanation.to_frame()`` and ``paths`` beside the features: no feature may take these names."""
+
+
 class NotFittedError(ValueError, AttributeError):
     """Raised when an unfitted ``Lapace`` is used."""
 
@@ -157,13 +161,18 @@ class Lapace:
         parameters.check_params(self.get_params())
         start = time.time()
         schema = self.schema if self.schema is not None else FeatureSchema.infer(X)
+        reserved = [f for f in schema.features if f in RESULT_COLUMNS]
+        if reserved:
+            raise ValueError(
+                "feature name(s) %s are taken by LAPACE's result columns (%s); rename them" % (reserved, ", ".join(RESULT_COLUMNS))
+            )
         X = schema.validate(X, name="training data")
         self.schema_ = schema
         self.encoder_ = TabularEncoder(schema, typed=self.decoder == "typed")
         self.support_ = PairSupport.fit(schema, X)
         self.predict_proba_ = predict_proba
         self.device_ = torch.device(self.device)
-        probs = self._predict(X)
+        probs = self._predict(X, finite="training data")
         self.n_classes_ = probs.shape[1]
         self.classes_ = [_plain(c) for c in classes] if classes is not None else list(range(self.n_classes_))
         if len(self.classes_) != self.n_classes_:
@@ -311,7 +320,9 @@ class Lapace:
             found = chosen.candidates(space, part)
             if settings.revert and chosen.refinable:
                 found = Revert().refine(space, part, found)
-            chosen_rows = select(space, part, found, settings.n_counterfactuals, settings.strategy, settings.distinct)
+            # "last" keeps every distinct centroid, so that its options are the same for every query
+            distinct = settings.distinct and settings.strategy != "last"
+            chosen_rows = select(space, part, found, settings.n_counterfactuals, settings.strategy, distinct)
             parts.append(chosen_rows.frame)
             failures.update(chosen_rows.failures)
             shortfalls.update(chosen_rows.shortfalls)
@@ -345,9 +356,14 @@ class Lapace:
     def _query_batch(self, X: pd.DataFrame, target_class: Any, constraints: Any) -> QueryBatch:
         """Validate and encode the queries, resolve their targets and the call's constraints."""
         X = self.schema_.validate(X)
+        if isinstance(X.index, pd.MultiIndex):
+            raise ValueError("the queries' index is a MultiIndex; its labels identify queries in the results: reset_index() first")
+        if not X.index.is_unique:
+            repeated = sorted({v for v in X.index[X.index.duplicated()]}, key=str)[:10]
+            raise ValueError("the queries' index repeats label(s) %s; its labels identify queries in the results" % repeated)
         cons = Constraints.coerce(constraints, self.schema_)
-        predicted = self._predict(X).argmax(1)
-        target = resolve_targets(target_class, predicted, self.classes_)
+        predicted = self._predict(X, finite="the queries").argmax(1)
+        target = resolve_targets(target_class, predicted, self.classes_, X.index)
         comps = target[:, None] * self.model_.m + np.arange(self.model_.m)
         return QueryBatch(
             raw=X,
@@ -424,10 +440,12 @@ class Lapace:
         self._check_fitted()
         return self._predict(self.schema_.validate(X))
 
-    def _predict(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict(self, X: pd.DataFrame, finite: Optional[str] = None) -> np.ndarray:
+        """The classifier's probabilities ``(n, L)``, checked for shape; with ``finite`` (what ``X`` is, for the
+        message) non-finite values are an error, else such rows keep them (and are never valid counterfactuals)."""
         if getattr(self, "predict_proba_", None) is None:
             raise NotFittedError("this Lapace has no classifier: pass predict_proba to Lapace.load(path, predict_proba)")
-        probs = np.asarray(self.predict_proba_(X), dtype=np.float64)
+        probs = np.array(self.predict_proba_(X), dtype=np.float64)  # a copy: a DataFrame's values may be read-only
         if probs.ndim != 2 or probs.shape[0] != len(X) or probs.shape[1] < 2:
             raise ValueError(
                 "predict_proba must return an array of shape (n_rows, n_classes>=2); got shape %s for %d rows"
@@ -435,6 +453,12 @@ class Lapace:
             )
         if hasattr(self, "n_classes_") and probs.shape[1] != self.n_classes_:
             raise ValueError("predict_proba returned %d columns; the explainer was fitted with %d classes" % (probs.shape[1], self.n_classes_))
+        bad = ~np.isfinite(probs).all(1)
+        if finite is not None and bad.any():
+            raise ValueError(
+                "predict_proba returned NaN or infinite probabilities for %d row(s) of %s (first: %s)"
+                % (bad.sum(), finite, list(X.index[bad][:5]))
+            )
         return probs
 
     def _check_fitted(self) -> None:

@@ -136,9 +136,11 @@ class LatentSpace:
         return np.concatenate(zs), np.concatenate(cs)
 
     def decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Snapped decodings ``(N, D)`` of latent points, their probabilities ``(N, L)`` and plausibility ``(N,)``."""
+        """Snapped decodings ``(N, D)`` of latent points, their probabilities ``(N, L)`` and whether each is plausible
+        and scored (finite probabilities) ``(N,)``."""
         points = self.encoder.snap(self.decode(z.astype(np.float32)))
-        return points, self.predict(self.encoder.decode(points)), ~self.rare(points)
+        proba = self.predict(self.encoder.decode(points))
+        return points, proba, np.isfinite(proba).all(1) & ~self.rare(points)
 
     def rare(self, points: np.ndarray, factuals: Optional[np.ndarray] = None, exempt: Optional[Sequence[str]] = None) -> np.ndarray:
         """Snapped rows holding a pair of states that fewer than ``min_pair_count`` training rows hold (and, with
@@ -226,7 +228,8 @@ class LatentSpace:
         """Like :meth:`judge` for raw rows already built (``factuals``: encoded, and ``exempt``, for the plausibility
         filter, :meth:`rare`)."""
         probs = self.predict(raw)
-        valid = (probs.argmax(1) == target) & ~self.rare(points, factuals, exempt)
+        finite = np.isfinite(probs).all(1)  # a row the classifier cannot score is never a counterfactual
+        valid = finite & (probs.argmax(1) == target) & ~self.rare(points, factuals, exempt)
         if constraints is not None:
             valid &= ~constraints.broken(raw_factuals, raw, self.schema)
         return Points(

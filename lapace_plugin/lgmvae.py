@@ -192,6 +192,22 @@ class LGMVAE(nn.Module):
         return mean[rows, best], comps[rows, best]
 
 
+def count_parameters(layout: Layout, n_classes: int, components_per_class: int, latent_dim: int, hidden: Sequence[int]) -> int:
+    """The number of parameters :class:`LGMVAE` would have (to refuse a huge network before allocating it)."""
+    h = [int(v) for v in hidden]
+    k = n_classes * components_per_class
+    n_out = (len(layout.scalar) + len(layout.masked) + len(layout.gates) + sum(n for _, n in layout.ordinal)
+             + sum(b - a for a, b in layout.groups))
+
+    def linear(a: int, b: int) -> int:
+        return a * b + b
+
+    encoder = sum(linear(a, b) for a, b in zip([layout.width + n_classes] + h[:-1], h))
+    decoder = sum(linear(a, b) for a, b in zip([latent_dim] + h[::-1][:-1], h[::-1])) + linear(h[0], n_out)
+    heads = linear(h[-1], k) + linear(h[-1], h[-1]) + k * h[-1] + linear(h[-1], 2 * latent_dim)
+    return encoder + decoder + heads + 2 * k * latent_dim
+
+
 def _cumulative_logits(block: torch.Tensor) -> torch.Tensor:
     """Cumulative-link logits ``a - c_j`` (``K - 1`` of them) of an ordinal block ``(..., K)``: a location ``a`` and
     thresholds ``c_1 < c_2 < ...`` (a free first threshold, then positive softplus increments)."""

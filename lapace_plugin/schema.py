@@ -32,6 +32,9 @@ POINT_MASS_MIN_SHARE = 0.1
 """``infer``: a numeric column whose most frequent value is 0, its minimum or its maximum, and is held by at least
 this share of rows, has a point mass there."""
 
+MAX_RANGES = 1e6
+"""``validate``: a number farther than this many ranges from the training range is rejected as absurd."""
+
 MAX_DECIMALS = 6
 """``infer``: numeric values are rounded to at most this many decimals when a column's own precision is finer."""
 
@@ -233,15 +236,19 @@ class FeatureSchema:
     def validate(self, df: Any, name: str = "query") -> pd.DataFrame:
         """Check a raw frame against the schema and return it with the schema's column order.
 
-        Raises ``ValueError`` naming the problem: not a DataFrame, empty, missing or extra columns,
-        NaN, non-numeric continuous values, unknown categories.
+        Raises ``ValueError`` naming the problem: not a DataFrame, empty, duplicate, missing or extra columns, NaN,
+        infinite or absurd numbers (more than :data:`MAX_RANGES` ranges outside the training range), non-numeric
+        continuous values, unknown categories. A Series is one row.
         """
         if isinstance(df, pd.Series):
-            df = df.to_frame().T
+            df = df.to_frame().T.infer_objects()  # a mixed-dtype Series comes back as object columns
         if not isinstance(df, pd.DataFrame):
             raise TypeError("%s must be a pandas DataFrame with columns %s, got %s" % (name, self.features, type(df).__name__))
         if len(df) == 0:
             raise ValueError("%s is empty; pass at least one row" % name)
+        duplicated = sorted({c for c in df.columns[df.columns.duplicated()]}, key=str)
+        if duplicated:
+            raise ValueError("%s has duplicate column(s) %s; every feature must appear once" % (name, duplicated))
         missing = [c for c in self.features if c not in df.columns]
         if missing:
             raise ValueError("%s is missing column(s) %s; expected columns: %s" % (name, missing, self.features))
@@ -255,6 +262,16 @@ class FeatureSchema:
         for c in self.continuous:
             if not _is_numeric(df[c]):
                 raise ValueError("%s column %r must be numeric, got dtype %s" % (name, c, df[c].dtype))
+            values = df[c].to_numpy(dtype=float)
+            if not np.isfinite(values).all():
+                raise ValueError("%s column %r has infinite value(s); counterfactuals need finite numbers" % (name, c))
+            lo, hi = self.ranges[c]
+            far = np.abs(values - (lo + hi) / 2.0) > MAX_RANGES * max(hi - lo, 1.0)
+            if far.any():
+                raise ValueError(
+                    "%s column %r has value(s) such as %r, more than %g ranges away from the training range [%g, %g]"
+                    % (name, c, values[far][0], MAX_RANGES, lo, hi)
+                )
         for c, cats in list(self.categorical.items()) + list(self.ordinal.items()):
             known = set(cats)
             unknown = sorted({v for v in df[c].unique() if v not in known}, key=str)
@@ -300,9 +317,18 @@ class FeatureSchema:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FeatureSchema":
+        """Inverse of :meth:`to_dict`; JSON turns non-string feature names used as keys into strings, and they are
+        mapped back to the names in ``order``."""
+        names = {str(f): f for f in d.get("order") or list(d["continuous"]) + list(d["categorical"])}
+
+        def keys(mapping: Optional[Mapping[str, Any]]) -> Optional[Dict[Any, Any]]:
+            return None if mapping is None else {names.get(str(k), k): v for k, v in mapping.items()}
+
+        d = dict(d, **{k: keys(d.get(k)) for k in ("categorical", "ordinal", "monotone", "ranges", "point_mass", "discrete",
+                                                  "precision", "dtypes")})
         return cls(
             continuous=d["continuous"],
-            categorical=d["categorical"],
+            categorical=d["categorical"] or {},
             immutable=d.get("immutable", ()),
             monotone=d.get("monotone"),
             ranges={k: tuple(v) for k, v in d["ranges"].items()},

@@ -84,7 +84,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     found = step >= 0
     chosen = candidates.at(step)
     frame = pd.DataFrame({
-        "query": np.repeat(labels, m) if n else [],
+        "query": np.repeat(np.asarray(labels, dtype=object), m) if n else [],  # labels keep their types
         "order": np.repeat(np.arange(n), m),
         "component": [space.names[c] for c in batch.components.reshape(-1)],
         "tau": np.where(found, chosen.tau[:, :, 0], np.nan).reshape(-1),
@@ -95,8 +95,8 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
         "rank": rank.reshape(-1),
         "note": notes.reshape(-1),
     })
-    raw = chosen.raw
-    raw.loc[~found.reshape(-1), :] = np.nan
+    keep = np.repeat(found.reshape(-1, 1), chosen.raw.shape[1], axis=1)
+    raw = chosen.raw.where(keep)  # NaN where a path gave no row (bool columns become object)
     return Selection(pd.concat([frame, raw], axis=1), failures, shortfalls)
 
 

@@ -512,3 +512,8 @@ def test_fewer_counterfactuals_than_asked_are_explained(capsys, adult):
     for ex in res.cf_examples_list:  # and the rows a query gets are distinct
         if ex.final_cfs_df is not None:
             assert not ex.final_cfs_df.duplicated().any()
+
+
+def test_a_permitted_range_with_one_bound_is_named(adult):
+    with pytest.raises(ValueError, match=r"permitted_range for 'age' must be \[low, high\], got \[30\]"):
+        adult.explainer.generate_counterfactuals(adult.queries.iloc[:2], total_CFs=2, permitted_range={"age": [30]})
