@@ -51,7 +51,7 @@ PY="$DIR/bin/python"
 "$PY" -m pip install --quiet --upgrade "pip<24.1"
 "$PY" -m pip install --quiet \
     "carla-recourse==0.0.5" "protobuf<=3.20" \
-    "pytest>=7,<8" "nbclient>=0.7,<0.8" "nbformat>=5.7,<5.9" "ipykernel>=6.16,<6.17" \
+    "pytest>=7,<8" "hypothesis>=6,<7" "nbclient>=0.7,<0.8" "nbformat>=5.7,<5.9" "ipykernel>=6.16,<6.17" \
     "tqdm>=4.60" "matplotlib>=3.5,<3.6"
 # The repo's own dependencies (numpy, pandas, scikit-learn, torch) are already provided by CARLA's
 # pins; --no-deps keeps them exactly as CARLA needs them.

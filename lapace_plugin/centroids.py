@@ -34,7 +34,8 @@ def settle_centroids(
     states that real rows do not, see :mod:`lapace_plugin.support`), or that decodes to the same row as a
     busier centroid of its class, is moved to the nearest latent point, among its members' encodings
     (``z_train`` rows whose most responsible component it is) and the segment towards their mean, that
-    decodes to a valid, distinct row. One that cannot be made valid stays invalid.
+    decodes to a valid, distinct row; failing that, among encodings spread over its whole class (components that
+    collapsed onto one another share their members). One that cannot be made valid stays invalid.
 
     Parameters
     ----------
@@ -66,6 +67,8 @@ def settle_centroids(
             if len(pool) == 0:
                 pool = z_train[labels == label]
             choice = _nearest_valid_distinct(mu[k], pool, label, accepted, decode_and_classify)
+            if choice is None:  # collapsed components share members: look across the whole class, near to far
+                choice = _nearest_valid_distinct(mu[k], z_train[labels == label], label, accepted, decode_and_classify, spread=True)
             if choice is None:
                 if valid[k]:
                     accepted.append(points[k])  # valid but a duplicate: no distinct valid point was found
@@ -78,11 +81,19 @@ def settle_centroids(
 
 
 def _nearest_valid_distinct(
-    mu_k: np.ndarray, pool: np.ndarray, label: int, accepted: List[np.ndarray], decode_and_classify: DecodeAndClassify
+    mu_k: np.ndarray,
+    pool: np.ndarray,
+    label: int,
+    accepted: List[np.ndarray],
+    decode_and_classify: DecodeAndClassify,
+    spread: bool = False,
 ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The candidate nearest ``mu_k`` that decodes to a valid row not among ``accepted``: among the 256 pool points
+    nearest it (``spread``: 512 pool points from nearest to farthest) and the segment towards the pool's mean."""
     if len(pool) == 0:
         return None
-    nearest = pool[np.argsort(((pool - mu_k) ** 2).sum(1))[:256]]
+    order = np.argsort(((pool - mu_k) ** 2).sum(1), kind="stable")
+    nearest = pool[order[np.unique(np.linspace(0, len(order) - 1, 512).astype(int))] if spread else order[:256]]
     ts = np.linspace(0.1, 1.0, 10, dtype=np.float32)[:, None]
     segment = (1 - ts) * mu_k + ts * pool.mean(0)
     candidates = np.concatenate([segment, nearest]).astype(np.float32)
