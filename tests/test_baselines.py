@@ -237,3 +237,19 @@ def test_robxce_is_reproducible_with_a_seed(compas, robx):
     _, cf = robx
     again = RobXCE(schema=ds.schema, n_perturbations=50, random_state=0).fit(ds.X, model.predict_proba)
     pd.testing.assert_frame_equal(again.explain(queries.iloc[:10], n_counterfactuals=2), cf)
+
+
+def test_robxce_walks_ordinal_levels_on_german():
+    # german's employment length is ordinal: interpolated points take its levels (rounded positions), never a string
+    # that cannot be classified, and every counterfactual is valid
+    from lapace_plugin.evaluation.models import make_classifier
+
+    ds = datasets.load("german")
+    X, y = ds.X.iloc[:400], ds.y.iloc[:400]
+    model = make_classifier(ds.schema, "rf", random_state=0).fit(X, y)
+    queries = X[model.predict(X) == 0].iloc[:3]
+    cf = RobXCE(schema=ds.schema, n_perturbations=50, random_state=0).fit(X, model.predict_proba).explain(
+        queries, target_class=1, n_counterfactuals=2)
+    levels = ds.schema.ordinal["present_employment_since"]
+    assert len(cf) and cf["present_employment_since"].isin(levels).all()
+    assert metrics.validity(ds.schema, queries, cf, model.predict_proba, 1) == 1.0

@@ -124,6 +124,11 @@ def test_sparsity_is_mean_share_of_changed_features(schema, factuals, cfs):
     assert metrics.sparsity(schema, factuals, cfs) == pytest.approx(0.75)
 
 
+def test_features_changed_is_mean_count_of_changed_features(schema, factuals, cfs):
+    # changed features per row: 1, 2, 1, 2 -> 1.5
+    assert metrics.features_changed(schema, factuals, cfs) == pytest.approx(1.5)
+
+
 def test_query_column_and_index_level_give_the_same_metrics(schema, factuals, cfs):
     flat = cfs.reset_index()
     assert metrics.proximity_l1(schema, factuals, flat) == metrics.proximity_l1(schema, factuals, cfs)
@@ -356,3 +361,71 @@ def test_constraint_violations_from_the_schema_and_a_constraints_object(factuals
 def test_unknown_constraint_kind_is_an_error(schema, factuals, cfs):
     with pytest.raises(ValueError, match="unknown constraint kind"):
         metrics.constraint_violations(schema, factuals, cfs, {"frozen": ["c"]})
+
+
+# ------------------------------------------------------------------ support violations
+
+
+@pytest.fixture
+def support_schema() -> FeatureSchema:
+    # x has a point mass at 0 (states: 0 = at the mass, 1 = off it); a and b are categorical
+    return FeatureSchema(
+        continuous=["x"], categorical={"a": ["p", "q"], "b": ["u", "v"]}, ranges={"x": (0.0, 10.0)}, point_mass={"x": 0.0}
+    )
+
+
+@pytest.fixture
+def support_train() -> pd.DataFrame:
+    # pairs seen:  (a, b): (p, u) (p, v) (q, v)          -> (q, u) never
+    #              (x, a): (at, p) (off, p) (at, q) (off, q) -> all four
+    #              (x, b): (at, u) (off, v) (at, v)      -> (off, u) never
+    return pd.DataFrame({"x": [0.0, 5.0, 0.0, 3.0], "a": ["p", "p", "q", "q"], "b": ["u", "v", "v", "v"]})
+
+
+def test_support_violations_count_pairs_never_seen_together_in_training(support_schema, support_train):
+    # cf1 (0, q, u): (a, b) = (q, u) never seen       -> violation
+    # cf2 (7, p, u): (x, b) = (off, u) never seen     -> violation
+    # cf3 (0, p, v): (p, v), (at, p), (at, v) all seen -> fine
+    # cf4 (2, q, v): (q, v), (off, q), (off, v) seen   -> fine      => 2 of 4
+    cfs = pd.DataFrame({"query": ["q1", "q1", "q2", "q2"], "x": [0.0, 7.0, 0.0, 2.0], "a": ["q", "p", "p", "q"],
+                        "b": ["u", "u", "v", "v"]})
+    assert metrics.support_violations(support_schema, None, cfs, support_train) == pytest.approx(0.5)
+    assert metrics.support_violation_rows(support_schema, cfs, support_train).tolist() == [True, True, False, False]
+
+
+def test_support_violations_use_the_point_mass_state_only_when_declared(support_train):
+    # without the point mass, x is no state: only cf1's (q, u) is unseen -> 1 of 4
+    plain = FeatureSchema(continuous=["x"], categorical={"a": ["p", "q"], "b": ["u", "v"]}, ranges={"x": (0.0, 10.0)})
+    cfs = pd.DataFrame({"query": ["q1", "q1", "q2", "q2"], "x": [0.0, 7.0, 0.0, 2.0], "a": ["q", "p", "p", "q"],
+                        "b": ["u", "u", "v", "v"]})
+    assert metrics.support_violations(plain, None, cfs, support_train) == pytest.approx(0.25)
+
+
+def test_support_violations_pair_ordinal_levels_with_categories():
+    # ordinal o (low < mid < high) with categorical a: training holds (low, p), (mid, p), (high, q)
+    # rows: (high, p) unseen, (mid, p) seen, (low, q) unseen -> 2 of 3; no rows -> NaN
+    schema = FeatureSchema(categorical={"a": ["p", "q"]}, ordinal={"o": ["low", "mid", "high"]}, order=["o", "a"])
+    train = pd.DataFrame({"o": ["low", "mid", "high"], "a": ["p", "p", "q"]})
+    rows = pd.DataFrame({"query": [0, 1, 2], "o": ["high", "mid", "low"], "a": ["p", "p", "q"]})
+    assert metrics.support_violations(schema, None, rows, train) == pytest.approx(2 / 3)
+    assert math.isnan(metrics.support_violations(schema, None, rows.iloc[:0], train))
+
+
+def test_registry_columns_are_the_metric_functions_aggregated(support_schema, support_train):
+    # the study's table cell (registry: rows then aggregate) equals the plain metric function
+    factuals = pd.DataFrame({"x": [0.0, 5.0], "a": ["p", "q"], "b": ["u", "v"]}, index=pd.Index(["q1", "q2"]))
+    cfs = pd.DataFrame({"query": ["q1", "q1", "q2", "q2"], "x": [0.0, 7.0, 0.0, 2.0], "a": ["q", "p", "p", "q"],
+                        "b": ["u", "u", "v", "v"]})
+    model = threshold_model(5.0)
+    e = metrics.Evaluation(
+        schema=support_schema, factuals=factuals, counterfactuals=cfs, predict_proba=model,
+        targets=pd.Series([1, 0], index=["q1", "q2"]), X_train=support_train, train_pred=np.array([0, 1, 0, 0]),
+        retrained=[ThresholdModel(5.0)],
+    )
+    assert "features_changed" in metrics.METRICS and "support_violations" in metrics.METRICS
+    assert metrics.METRICS["support_violations"].compute(e) == pytest.approx(0.5)
+    assert metrics.METRICS["features_changed"].compute(e) == metrics.features_changed(support_schema, factuals, cfs)
+    assert metrics.METRICS["validity"].compute(e) == metrics.validity(support_schema, factuals, cfs, model, e.targets)
+    assert metrics.METRICS["constraint_violations"].compute(e) == metrics.constraint_violations(support_schema, factuals, cfs)
+    assert metrics.METRICS["model_robustness"].compute(e) == metrics.model_robustness(
+        support_schema, factuals, cfs, e.retrained, e.targets)

@@ -109,11 +109,13 @@ class Baseline:
         return list(self.immutable)
 
     def _immutable_keys(self, frame: pd.DataFrame) -> np.ndarray:
-        """Immutable feature values as floats (category positions for categorical features)."""
+        """Immutable feature values as floats (category or level positions for categorical and ordinal features)."""
         cols = []
+        levels = getattr(self.schema_, "ordinal", {})
         for f in self.immutable_:
-            if f in self.schema_.categorical:
-                cols.append(pd.Categorical(frame[f].to_numpy(), categories=self.schema_.categorical[f]).codes)
+            if f in self.schema_.categorical or f in levels:
+                cats = self.schema_.categorical[f] if f in self.schema_.categorical else levels[f]
+                cols.append(pd.Categorical(frame[f].to_numpy(), categories=cats).codes)
             else:
                 cols.append(frame[f].to_numpy(dtype=float))
         return np.column_stack(cols).astype(float) if cols else np.zeros((len(frame), 0))
@@ -299,7 +301,7 @@ class RobXCE(Baseline):
     seeded noise matrix is used for every point).  For each query, the ``n_candidates`` nearest
     valid training rows with stability above ``threshold`` are found; from the query towards each
     of them, points are interpolated in steps of ``step`` in the scaled/one-hot space and snapped to
-    valid raw rows (integers rounded, a categorical feature switching at the midpoint); the first
+    valid raw rows (integers rounded, ordinal levels rounded, a categorical feature switching at the midpoint); the first
     point that is valid and stable is that candidate's counterfactual (the candidate itself at the
     end).  The ``n_counterfactuals`` closest distinct results are returned.
 
@@ -456,10 +458,15 @@ class RobXCE(Baseline):
     def _interpolate(self, start: pd.DataFrame, end: pd.DataFrame, lam: np.ndarray) -> pd.DataFrame:
         """Snapped raw points ``start + lam (end - start)`` (rows aligned, ``lam`` per row)."""
         out = end.reset_index(drop=True).copy()
+        levels = getattr(self.schema_, "ordinal", {})
         for f in self.schema_.features:
             a, b = start[f].to_numpy(), end[f].to_numpy()
             if f in self.schema_.categorical:
                 out[f] = pd.Series(np.where(lam >= 0.5, b, a)).astype(end[f].dtype)
+                continue
+            if f in levels:  # ordered levels: interpolate the level positions and round to a level
+                pa, pb = (np.asarray(pd.Categorical(v, categories=levels[f]).codes, dtype=float) for v in (a, b))
+                out[f] = pd.Series(np.asarray(levels[f], dtype=object)[np.round(pa + lam * (pb - pa)).astype(int)]).astype(end[f].dtype)
                 continue
             values = a.astype(float) + lam * (b.astype(float) - a.astype(float))
             if f in self.schema_.integer or pd.api.types.is_integer_dtype(end[f].dtype):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..constraints import CHANGE_TOL
 from ..distance import feature_distances, pairwise, parts
-from .frames import feature_frame, groups, matched_factuals, nan_mean
+from .frames import feature_frame, groups, matched_factuals, nan_mean, query_ids
 
 
 def _distances_to_factuals(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
@@ -20,16 +20,26 @@ def _distances_to_factuals(schema: Any, factuals: pd.DataFrame, counterfactuals:
     return feature_distances(schema, feature_frame(facts, schema), feature_frame(counterfactuals, schema))
 
 
+def proximity_l1_rows(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
+    """``(1/d) * sum`` of per-feature distances from each counterfactual to its factual, ``(n_counterfactuals,)``."""
+    dist = _distances_to_factuals(schema, factuals, counterfactuals)
+    return dist.sum(axis=1) / dist.shape[1]
+
+
+def proximity_l2_rows(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
+    """``(1/d) * ||per-feature distances||_2`` from each counterfactual to its factual, ``(n_counterfactuals,)``."""
+    dist = _distances_to_factuals(schema, factuals, counterfactuals)
+    return np.sqrt((dist ** 2).sum(axis=1)) / dist.shape[1]
+
+
 def proximity_l1(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
     """Mean over counterfactuals of ``(1/d) * sum`` of per-feature distances to the factual (lower is closer)."""
-    dist = _distances_to_factuals(schema, factuals, counterfactuals)
-    return nan_mean(dist.sum(axis=1) / dist.shape[1])
+    return nan_mean(proximity_l1_rows(schema, factuals, counterfactuals))
 
 
 def proximity_l2(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
     """Mean over counterfactuals of ``(1/d) * ||per-feature distances||_2`` to the factual (lower is closer)."""
-    dist = _distances_to_factuals(schema, factuals, counterfactuals)
-    return nan_mean(np.sqrt((dist ** 2).sum(axis=1)) / dist.shape[1])
+    return nan_mean(proximity_l2_rows(schema, factuals, counterfactuals))
 
 
 def changed(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
@@ -47,17 +57,29 @@ def features_changed(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.Da
     return nan_mean(changed(schema, factuals, counterfactuals).sum(axis=1))
 
 
-def diversity(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
-    """Mean pairwise ``(1/d)``-L1 distance among each query's counterfactuals (higher is more diverse).
+def diversity_per_query(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> pd.Series:
+    """Mean pairwise ``(1/d)``-L1 distance among each query's counterfactuals, indexed like ``factuals``.
 
-    Averaged over the queries with at least two counterfactuals; NaN when none has two.
+    NaN for a query with fewer than two counterfactuals.
     """
     feats = feature_frame(counterfactuals, schema)
-    per_query = []
-    for rows in groups(counterfactuals).values():
+    values = pd.Series(np.nan, index=factuals.index, dtype=float, name="diversity")
+    for query, rows in groups(counterfactuals).items():
         if len(rows) < 2:
             continue
         part = parts(schema, feats.iloc[rows])
         dist = pairwise(part, part) / len(schema.features)
-        per_query.append(dist[np.triu_indices(len(rows), k=1)].mean())
-    return nan_mean(np.asarray(per_query))
+        values[query] = dist[np.triu_indices(len(rows), k=1)].mean()
+    return values
+
+
+def diversity(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
+    """Mean pairwise ``(1/d)``-L1 distance among each query's counterfactuals (higher is more diverse).
+
+    Averaged over the queries with at least two counterfactuals; NaN when none has two. ``factuals`` may be
+    ``None`` (the queries are then those of the counterfactuals).
+    """
+    if factuals is None:
+        factuals = pd.DataFrame(index=pd.Index(pd.unique(query_ids(counterfactuals))))
+    per_query = diversity_per_query(schema, factuals, counterfactuals).dropna()
+    return nan_mean(per_query.to_numpy())

@@ -1,4 +1,4 @@
-"""Plausibility metrics: LOF among the target class's training rows and yNN (SPEC section 4).
+"""Plausibility metrics: LOF among the target class's training rows, yNN and support violations (SPEC section 4).
 
 Every metric takes ``(schema, factuals, counterfactuals, ...)``. Rows are compared in
 :func:`lapace_plugin.distance.embed`'s space (scaled numeric features, one-hot categories).
@@ -6,7 +6,7 @@ Every metric takes ``(schema, factuals, counterfactuals, ...)``. Rows are compar
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
@@ -42,8 +42,13 @@ def lof_scores(
     n_neighbors: int = 10,
     train_pred: Optional[np.ndarray] = None,
     deduplicate: bool = True,
+    cache: Optional[Dict[Any, Any]] = None,
 ) -> np.ndarray:
-    """LOF outlier score (``-score_samples``) of each counterfactual row; see :func:`plausibility_lof`."""
+    """LOF outlier score (``-score_samples``) of each counterfactual row; see :func:`plausibility_lof`.
+
+    ``cache``: a dict that keeps the fitted LOF model of each target class, for callers that score several sets of
+    counterfactuals against the same training rows (the caller keeps one dict per training set).
+    """
     from sklearn.neighbors import LocalOutlierFactor
 
     ids = query_ids(counterfactuals)
@@ -55,14 +60,19 @@ def lof_scores(
     train_pred = training_predictions(schema, X_train, predict_proba, train_pred)
     points = embed(schema, feature_frame(counterfactuals, schema))
     for t in np.unique(targets):
-        reference = train[train_pred == t]
-        if deduplicate:
-            reference = np.unique(reference, axis=0)
-        if len(reference) < 2:
-            raise ValueError(
-                "plausibility_lof needs at least 2 distinct training rows predicted as class %d; got %d" % (t, len(reference))
-            )
-        lof = LocalOutlierFactor(n_neighbors=min(n_neighbors, len(reference) - 1), novelty=True).fit(reference)
+        key = (int(t), n_neighbors, deduplicate)
+        lof = cache.get(key) if cache is not None else None
+        if lof is None:
+            reference = train[train_pred == t]
+            if deduplicate:
+                reference = np.unique(reference, axis=0)
+            if len(reference) < 2:
+                raise ValueError(
+                    "plausibility_lof needs at least 2 distinct training rows predicted as class %d; got %d" % (t, len(reference))
+                )
+            lof = LocalOutlierFactor(n_neighbors=min(n_neighbors, len(reference) - 1), novelty=True).fit(reference)
+            if cache is not None:
+                cache[key] = lof
         rows = targets == t
         scores[rows] = -lof.score_samples(points[rows])
     return scores
@@ -96,6 +106,30 @@ def plausibility_lof(
     return LOFScore(float(np.median(scores)), float(np.mean(scores)))
 
 
+def ynn_rows(
+    schema: Any,
+    factuals: Optional[pd.DataFrame],
+    counterfactuals: pd.DataFrame,
+    X_train: pd.DataFrame,
+    predict_proba: PredictProba,
+    target_class: TargetClass,
+    k: int = 5,
+    train_pred: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """Share of each counterfactual's ``k`` nearest training rows (Euclidean) that the model assigns to its target."""
+    from sklearn.neighbors import NearestNeighbors
+
+    ids = query_ids(counterfactuals)
+    if len(ids) == 0:
+        return np.zeros(0)
+    targets = targets_per_row(target_class, ids, factuals)
+    train = embed(schema, feature_frame(X_train, schema))
+    train_pred = training_predictions(schema, X_train, predict_proba, train_pred)
+    nn = NearestNeighbors(n_neighbors=min(k, len(train))).fit(train)
+    neighbours = nn.kneighbors(embed(schema, feature_frame(counterfactuals, schema)), return_distance=False)
+    return np.mean(train_pred[neighbours] == targets[:, None], axis=1)
+
+
 def ynn(
     schema: Any,
     factuals: Optional[pd.DataFrame],
@@ -107,14 +141,31 @@ def ynn(
     train_pred: Optional[np.ndarray] = None,
 ) -> float:
     """Mean share of a counterfactual's ``k`` nearest training rows (Euclidean) that the model assigns to its target."""
-    from sklearn.neighbors import NearestNeighbors
+    shares = ynn_rows(schema, factuals, counterfactuals, X_train, predict_proba, target_class, k=k, train_pred=train_pred)
+    return float(np.mean(shares)) if len(shares) else float("nan")
 
-    ids = query_ids(counterfactuals)
-    if len(ids) == 0:
-        return float("nan")
-    targets = targets_per_row(target_class, ids, factuals)
-    train = embed(schema, feature_frame(X_train, schema))
-    train_pred = training_predictions(schema, X_train, predict_proba, train_pred)
-    nn = NearestNeighbors(n_neighbors=min(k, len(train))).fit(train)
-    neighbours = nn.kneighbors(embed(schema, feature_frame(counterfactuals, schema)), return_distance=False)
-    return float(np.mean(train_pred[neighbours] == targets[:, None]))
+
+def support_violation_rows(schema: Any, rows: pd.DataFrame, X_train: pd.DataFrame) -> np.ndarray:
+    """Whether each raw row holds a pair of states that no training row holds, ``(n_rows,)`` bool.
+
+    A row's states are its categorical and ordinal values and, for each point-mass feature, whether it sits at the
+    mass or off it (:mod:`lapace_plugin.support`); every pair of two such features is checked.
+    """
+    from ..support import PairSupport, states
+
+    if len(rows) == 0:
+        return np.zeros(0, dtype=bool)
+    support = PairSupport.fit(schema, feature_frame(X_train, schema))
+    return support.rare(states(schema, feature_frame(rows, schema)), min_count=1)
+
+
+def support_violations(schema: Any, factuals: Optional[pd.DataFrame], counterfactuals: pd.DataFrame, X_train: pd.DataFrame) -> float:
+    """Share of counterfactuals holding a pair of values that never occur together in the training rows ``X_train``.
+
+    Pairs are taken over the categorical values, the ordinal values and the at-mass / off-mass state of the
+    point-mass features (``schema.point_mass``); see :func:`support_violation_rows`. ``factuals`` is not used (the
+    argument keeps the metrics' common order). NaN without counterfactuals. Compare it with the same share among
+    real held-out rows (``support_violations(schema, None, X_test, X_train)``): real people also hold rare pairs.
+    """
+    flags = support_violation_rows(schema, counterfactuals, X_train)
+    return float(np.mean(flags)) if len(flags) else float("nan")

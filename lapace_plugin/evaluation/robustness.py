@@ -129,20 +129,25 @@ def _take(data: Any, rows: np.ndarray) -> Any:
     return np.asarray(data)[rows]
 
 
+def retrained_predictions(schema: Any, counterfactuals: pd.DataFrame, retrained_models: Sequence[Any]) -> np.ndarray:
+    """``(n_counterfactuals, R)`` int: the class index each retrained model assigns to each counterfactual."""
+    if len(retrained_models) == 0:
+        raise ValueError("model robustness needs at least one retrained model")
+    frame = feature_frame(counterfactuals, schema)
+    out = np.zeros((len(frame), len(retrained_models)), dtype=int)
+    if len(frame):
+        for r, model in enumerate(retrained_models):
+            out[:, r] = predicted_class(model, frame)
+    return out
+
+
 def validity_matrix(
     schema: Any, factuals: Optional[pd.DataFrame], counterfactuals: pd.DataFrame, retrained_models: Sequence[Any], target_class: TargetClass
 ) -> np.ndarray:
     """``(n_counterfactuals, R)``: whether counterfactual i stays valid under retrained model r."""
-    ids = query_ids(counterfactuals)
-    if len(retrained_models) == 0:
-        raise ValueError("model robustness needs at least one retrained model")
-    targets = targets_per_row(target_class, ids, factuals)
-    frame = feature_frame(counterfactuals, schema)
-    out = np.zeros((len(ids), len(retrained_models)), dtype=bool)
-    if len(ids):
-        for r, model in enumerate(retrained_models):
-            out[:, r] = predicted_class(model, frame) == targets
-    return out
+    predictions = retrained_predictions(schema, counterfactuals, retrained_models)
+    targets = targets_per_row(target_class, query_ids(counterfactuals), factuals)
+    return predictions == targets[:, None]
 
 
 def model_robustness(

@@ -1,86 +1,80 @@
-"""The comparative study (``lapace study``): LAPACE against NNCE, DRCE, RobXCE and DiCE on the paper's metrics.
+"""The comparative study (``lapace study``): LAPACE against NNCE, DRCE, RobXCE, DiCE and RoCELib's methods.
 
-For every dataset the harness trains one classifier (:func:`lapace_plugin.evaluation.models.make_classifier`) on a
-seeded split (:func:`lapace_plugin.evaluation.models.split`), picks the queries (test rows predicted as the
-unfavourable class; for multiclass wine, every test row with target ``(prediction + 1) % 3``), retrains
-the model family ``retrained`` times for model-change robustness (:func:`lapace_plugin.evaluation.metrics.retrain_models`)
-and fits ONE :class:`~lapace_plugin.Lapace`, shared by every LAPACE method: the paper's ``lapace-first``
-(latent path, every grid point classified), ``lapace-last`` and ``lapace-constrained`` (the paper's path with
-the schema's constraints), and this package's ``lapace-first-corrected`` (reconstruction-corrected path),
-``lapace-first-sparse`` (corrected, sparsity-aware snapping), ``lapace-first-fast`` (corrected, fast
-search along the path) and ``lapace-first-revert`` (corrected, unneeded changes reverted). Each method then explains the queries, and every metric of
-:data:`lapace_plugin.evaluation.metrics.METRICS` is computed on its output. NNCE, DRCE and RobXCE are this package's
-implementations (:mod:`lapace_plugin.evaluation.baselines`); the DiCE methods run through the real ``dice-ml``.
+For every dataset and seed (a *cell*, :class:`~lapace_plugin.evaluation.cells.Setup`) the harness splits the data,
+trains one classifier (:func:`lapace_plugin.evaluation.models.make_classifier`), picks the queries (test rows
+predicted as the unfavourable class; for multiclass wine every test row with target ``(prediction + 1) % 3``),
+retrains the model family ``retrained`` times for model-change robustness and fits ONE
+:class:`~lapace_plugin.Lapace` per decoder, shared by the LAPACE methods that use it: this package's ``lapace-first``
+(type-aware decoder, corrected path, plausibility filter, distinct options), ``-neighbour``, ``-sparse``, ``-fast``,
+``-revert``, ``lapace-last`` and ``lapace-constrained`` (the schema's constraints), and the paper's ``lapace-first-paper``
+and ``lapace-last-paper`` (its decoder, latent paths, first valid points as they come). Each method explains the queries
+and their perturbed copies, and every metric of :data:`lapace_plugin.evaluation.metrics.METRICS` is computed per
+counterfactual and per query (:func:`lapace_plugin.evaluation.cells.run_method`). The same explainer then samples
+synthetic rows for the generative evaluation (:mod:`lapace_plugin.evaluation.generative`).
 
-From Python: ``run_study(StudyConfig(datasets=["adult"], methods=["nnce", "lapace-first"], out="study"))``; the
-``lapace study`` command only builds the :class:`StudyConfig`.
+Tables give the mean over seeds and a 95% t-interval (:mod:`lapace_plugin.evaluation.intervals`); the claims
+table (:mod:`lapace_plugin.evaluation.claims`) says "holds" only when the intervals support it. Every artefact is
+saved (:mod:`lapace_plugin.evaluation.artefacts`), so a reader can recompute every cell.
 
-A method that exceeds ``--time-budget`` is stopped between queries (or between batches of
-``--batch-size`` queries for the batched methods) and reported with status ``timeout: ...`` and the
-metrics of the queries it finished; a method that raises is reported ``failed: reason``; DiCE methods
-without ``dice-ml`` are reported ``not installed``. No method is ever dropped from the table.
+From Python::
 
-Outputs in ``--out``: ``results.csv`` (one row per dataset x method), ``results.md`` (rounded tables and
-a check of the paper's claims), ``datasets.csv`` (per-dataset facts: accuracy, fit time, centroid
-validity, and the queries' own median LOF among their target class's training rows), ``figures/<dataset>.png`` (one bar chart per metric) and ``counterfactuals/<dataset>/<method>.csv``.
+    from lapace_plugin.evaluation.study import StudyConfig, run_study
+    outputs = run_study(StudyConfig(datasets=["compas"], methods=["nnce", "lapace-first"], seeds=[0, 1, 2], out="study"))
 
-Run ``lapace study --help`` for the options.
+``lapace study`` only builds the :class:`StudyConfig`. With ``workers`` or ``scheduler`` the cells run as Dask
+tasks (one task per dataset and seed for the setup, one for the LAPACE fit, one per method), with the same results
+as a serial run.
+
+A method that exceeds ``time_budget`` is stopped between queries (or batches) and reported ``timeout: ...`` with the
+metrics of the queries it finished; one that raises is ``failed: reason``; a missing optional framework is
+``not installed``; a binary-only method on wine is ``not applicable``. No method is ever dropped from the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
+import json
 import os
 import sys
 import time
-import warnings
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import numpy as np
 import pandas as pd
 
 from .. import datasets
-from . import metrics
-from .baselines import BASELINES
-from .models import CLASSIFIERS, make_classifier, split
+from . import artefacts, metrics
+from .cells import MethodResult, Setup, run_method
+from .claims import check_claims
+from .generative import train_on_synthetic
+from .intervals import summarise
+from .methods import DEFAULT_METHODS, LAPACE_METHODS, METHODS, SLOW_METHODS
+from .models import CLASSIFIERS
+from .report import write_figures, write_html, write_markdown
 
 DEFAULT_DATASETS = ("adult", "compas", "german", "wine", "credit")
-DICE_METHODS = ("dice-random", "dice-genetic", "dice-kdtree")
-LAPACE_METHODS = {  # Lapace.explain settings; the paper's behaviour is spelled out so defaults never change it
-    "lapace-first": dict(strategy="first", path="latent", search="grid", revert=False),
-    "lapace-first-corrected": dict(strategy="first", path="corrected", search="grid", revert=False),
-    "lapace-first-sparse": dict(strategy="first", path="sparse", search="grid", revert=False),
-    "lapace-first-fast": dict(strategy="first", path="corrected", search="fast", revert=False),
-    "lapace-first-revert": dict(strategy="first", path="corrected", search="grid", revert=True),
-    "lapace-last": dict(strategy="last"),
-    "lapace-constrained": dict(strategy="first", path="latent", search="grid", revert=False, constraints="schema"),
-}
-METHODS = ("nnce", "drce", "robxce") + DICE_METHODS + tuple(LAPACE_METHODS)
-SINGLE_CF_METHODS = ("nnce", "robxce")
-BATCHED_METHODS = ("nnce", "drce") + tuple(LAPACE_METHODS)
 METRIC_COLUMNS = tuple(metrics.METRICS)
-COLUMNS = ("dataset", "method", "status", "n_queries", "n_counterfactuals") + METRIC_COLUMNS + ("fit_time", "centroid_validity")
-INPUT_SIGMA = 0.1
-QUERY_ROWS = "(queries)"  # lof_rows' key for the queries' own LOF
+COLUMNS = (
+    ("dataset", "seed", "method", "status", "n_queries", "n_covered", "n_both_runs", "n_counterfactuals")
+    + METRIC_COLUMNS + ("fit_time", "centroid_validity")
+)
 
 
 @dataclass
 class StudyConfig:
     """Everything a study run depends on; ``lapace study`` builds one from its command line (same names).
 
-    See ``lapace study --help`` (or :func:`build_parser`) for what each field means.
+    See ``lapace study --help`` (or :func:`build_parser`) for what each field means. ``config.json`` in the output
+    folder holds one; :meth:`from_json` reads it back to rerun the study.
     """
 
     datasets: Sequence[str] = DEFAULT_DATASETS
-    methods: Sequence[str] = METHODS
+    methods: Sequence[str] = DEFAULT_METHODS
     classifier: str = "rf"
     n_queries: int = 100
     retrained: int = 10
-    seed: int = 0
+    seeds: Sequence[int] = (0,)
     time_budget: float = 600.0
     out: str = "lapace-study"
     max_train_rows: Optional[int] = None
@@ -90,11 +84,17 @@ class StudyConfig:
     batch_size: int = 25
     robx_perturbations: int = 200
     robx_max_search: int = 1000
+    slow_queries: int = 25
+    generative: bool = True
     torch_threads: int = 1
+    workers: Optional[int] = None
+    scheduler: Optional[str] = None
     progress: bool = True
     command: str = "lapace study"
 
     def __post_init__(self) -> None:
+        self.datasets, self.methods = list(self.datasets), list(self.methods)
+        self.seeds = [int(s) for s in self.seeds]
         for name in ("n_queries", "retrained", "k", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError("%s must be at least 1, got %r" % (name, getattr(self, name)))
@@ -102,16 +102,45 @@ class StudyConfig:
             unknown = [v for v in getattr(self, name) if v not in known]
             if unknown:
                 raise ValueError("unknown %s %s; choose from %s" % (name, unknown, ", ".join(known)))
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct and at least one, got %s" % (self.seeds,))
         if self.classifier not in CLASSIFIERS:
             raise ValueError("classifier must be one of %s, got %r" % (CLASSIFIERS, self.classifier))
+        if self.workers is not None and self.scheduler is not None:
+            raise ValueError("give either workers (a local Dask cluster) or scheduler (an existing one), not both")
+        if self.slow_queries < 0:
+            raise ValueError("slow_queries must be 0 (no cap) or positive, got %r" % (self.slow_queries,))
+
+    @classmethod
+    def from_json(cls, path: str, **overrides: Any) -> "StudyConfig":
+        """The configuration saved in a study's ``config.json`` (or a plain JSON object of fields), with overrides."""
+        with open(path) as fh:
+            payload = json.load(fh)
+        values = payload.get("config", payload)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError("%s has unknown StudyConfig field(s) %s" % (path, unknown))
+        values.update(overrides)
+        return cls(**values)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults, except unset (None / False) ones and those the help text already states."""
+class StudyOutputs(NamedTuple):
+    """What :func:`run_study` returns (and writes): the tables as frames."""
+
+    results: pd.DataFrame  # one row per dataset x method x seed
+    summary: pd.DataFrame  # one row per dataset x method: means and intervals over seeds
+    claims: pd.DataFrame
+    datasets: pd.DataFrame  # per dataset x seed
+    generative: pd.DataFrame  # per dataset x seed
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the epilog's layout; show defaults, except unset ones and those the help text already states."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or action.default is False or "(default" in text:
+        if action.default is None or action.default is False or "(default" in text or action.default is argparse.SUPPRESS:
             return text
         if isinstance(action.default, (list, tuple)):
             return text + " (default: %s)" % " ".join(str(v) for v in action.default)
@@ -124,388 +153,177 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lapace study",
         description=(
-            "Comparative study of LAPACE (the paper's lapace-first, lapace-last and lapace-constrained, and this "
-            "package's lapace-first-corrected, -sparse, -fast and -revert) against NNCE, DRCE, RobXCE "
-            "(this package's implementations) and DiCE's random, genetic and kdtree methods (real dice-ml), on the "
-            "bundled datasets and the paper's metrics. Writes results.csv, results.md, datasets.csv and figures/."
+            "Comparative study of LAPACE (this package's lapace-first, -neighbour, -sparse, -fast, -revert, lapace-last and "
+            "lapace-constrained, and the paper's lapace-first-paper and lapace-last-paper) against NNCE, DRCE, RobXCE (this "
+            "package's implementations), DiCE's random, genetic and kdtree methods (real dice-ml) and RoCELib's "
+            "NNCE, KDTreeNNCE and DiverseRobustCE (real rocelib 0.2.3), on the bundled datasets, the paper's metrics "
+            "and the paper's generative evaluation, repeated over seeds with 95%% intervals."
         ),
         epilog=(
-            "Example: lapace study --datasets adult compas --n-queries 100 --out lapace-study. "
-            "DiCE methods need dice-ml (pip install \"lapace-plugin[dice]\"); without it they appear as 'not installed'."
+            "Example: lapace study --datasets adult compas --seeds 0 1 2 --out lapace-study\n"
+            "DiCE methods need dice-ml (pip install \"lapace-plugin[dice]\"), RoCELib methods rocelib "
+            "(pip install --no-deps rocelib==0.2.3); without them they appear as 'not installed'.\n\n"
+            "Files written in --out:\n" + artefacts.describe()
         ),
         formatter_class=_HelpFormatter,
     )
-    p.add_argument(
-        "--datasets",
-        nargs="+",
-        default=list(d.datasets),
-        choices=datasets.names(),
-        metavar="NAME",
-        help="bundled datasets (%s); 'credit' is the Taiwan credit-default stand-in for HELOC" % ", ".join(datasets.names()),
-    )
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(d.methods),
-        choices=METHODS,
-        metavar="METHOD",
-        help="methods to compare: %s" % ", ".join(METHODS),
-    )
+    p.add_argument("--config", metavar="JSON", help="rerun a study from its config.json (options given here override it)")
+    p.add_argument("--datasets", nargs="+", default=list(d.datasets), choices=datasets.names(), metavar="NAME",
+                   help="bundled datasets (%s); 'credit' is the Taiwan credit-default stand-in for HELOC" % ", ".join(datasets.names()))
+    p.add_argument("--methods", nargs="+", default=list(d.methods), choices=METHODS, metavar="METHOD",
+                   help="methods to compare: %s (default: all but dice-genetic, 12-17 s per query on compas, and "
+                   "rocelib-nnce, which returns rocelib-kdtree-nnce's rows, slowly)" % ", ".join(METHODS))
     p.add_argument("--classifier", choices=CLASSIFIERS, default=d.classifier, help="model family explained and retrained")
-    p.add_argument("--n-queries", type=int, default=d.n_queries, help="queries per dataset (fewer when the test split has fewer)")
+    p.add_argument("--n-queries", type=int, default=d.n_queries, help="queries per dataset and seed (fewer when the test split has fewer)")
     p.add_argument("--retrained", type=int, default=d.retrained, help="retrained models for model-change robustness")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split, the models, LAPACE and the perturbations")
-    p.add_argument(
-        "--time-budget",
-        type=float,
-        default=d.time_budget,
-        help="seconds per method per dataset for generating the counterfactuals (the input-robustness "
-        "regeneration gets the same budget again); checked between queries / batches",
-    )
+    p.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds), metavar="SEED",
+                   help="one run per seed: split, classifier, retrained models, LAPACE fit and perturbations; tables "
+                   "give the mean and a 95%% t-interval over seeds")
+    p.add_argument("--time-budget", type=float, default=d.time_budget,
+                   help="seconds per method per dataset and seed for the counterfactuals (the perturbed queries get "
+                   "the same budget again); checked between queries / batches")
     p.add_argument("--out", default=d.out, help="output directory")
     p.add_argument("--max-train-rows", type=int, default=d.max_train_rows, help="subsample the training split to this many rows")
-    p.add_argument(
-        "--k",
-        type=int,
-        default=d.k,
-        help="counterfactuals per query for the diverse methods (LAPACE, DRCE, DiCE); NNCE and RobXCE return 1",
-    )
-    p.add_argument(
-        "--components-per-class",
-        type=int,
-        default=d.components_per_class,
-        help="LAPACE components per class m (default: k, so LAPACE returns one counterfactual per target "
-        "component as in the paper)",
-    )
+    p.add_argument("--k", type=int, default=d.k,
+                   help="counterfactuals per query for the diverse methods (LAPACE, DRCE, DiCE, rocelib-drce); the "
+                   "nearest-neighbour methods and RobXCE return 1")
+    p.add_argument("--components-per-class", type=int, default=d.components_per_class,
+                   help="LAPACE components per class m (default: k, one counterfactual per target component as in the paper)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="LAPACE training epochs (default: chosen by Lapace)")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        help="queries per explain call for the batched methods "
-        "(%s); the others go one query at a time" % ", ".join(BATCHED_METHODS),
-    )
-    p.add_argument(
-        "--robx-perturbations",
-        type=int,
-        default=d.robx_perturbations,
-        help="RobXCE perturbations per stability estimate (the published setting is 1000)",
-    )
-    p.add_argument(
-        "--robx-max-search",
-        type=int,
-        default=d.robx_max_search,
-        help="RobXCE: nearest valid training rows searched for stable anchors per query (0 = all)",
-    )
-    p.add_argument(
-        "--torch-threads",
-        type=int,
-        default=d.torch_threads,
-        help="torch CPU threads for LAPACE (1 avoids oversubscription on a busy machine; 0 = torch's default)",
-    )
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="queries per explain call for the batched methods")
+    p.add_argument("--robx-perturbations", type=int, default=d.robx_perturbations,
+                   help="RobXCE perturbations per stability estimate (the published setting is 1000)")
+    p.add_argument("--robx-max-search", type=int, default=d.robx_max_search,
+                   help="RobXCE: nearest valid training rows searched for stable anchors per query (0 = all)")
+    p.add_argument("--slow-queries", type=int, default=d.slow_queries,
+                   help="the slow methods (%s) explain only this many of the queries (0 = all); their n_queries "
+                   "column shows it" % ", ".join(SLOW_METHODS))
+    p.add_argument("--no-generative", action="store_true", help="skip the train-on-synthetic / test-on-real evaluation")
+    p.add_argument("--torch-threads", type=int, default=d.torch_threads,
+                   help="torch CPU threads for LAPACE in every process (0 = torch's default)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run the cells as Dask tasks on a local cluster of this many worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the cells as Dask tasks on an existing cluster (tcp://host:8786)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
 
 
 # ----------------------------------------------------------------------------------------------
-# Per-dataset setup
+# Cells: the same functions run in process or as Dask tasks
 # ----------------------------------------------------------------------------------------------
 
 
-class Setup:
-    """Everything one dataset's methods share: split, model, queries, targets and retrained models."""
+def _threads(config: StudyConfig) -> None:
+    if config.torch_threads:
+        import torch
 
-    def __init__(self, name: str, config: StudyConfig) -> None:
-        self.name, self.config = name, config
-        args = config
-        self.ds = datasets.load(name)
-        self.schema = self.ds.schema
-        X_train, X_test, y_train, y_test = split(self.ds, test_size=0.2, random_state=args.seed)
-        if args.max_train_rows is not None and args.max_train_rows < len(X_train):
-            X_train, y_train = X_train.iloc[: args.max_train_rows], y_train.iloc[: args.max_train_rows]
-        self.X_train, self.y_train = X_train, y_train
-        start = time.perf_counter()
-        self.model = make_classifier(self.schema, args.classifier, random_state=args.seed, n_jobs=1).fit(X_train, y_train)
-        self.model_fit_time = time.perf_counter() - start
-        self.classes = list(self.model.classes_)
-        self.proba = self.model.predict_proba
-        self.train_pred = metrics.predicted_class(self.proba, X_train)
-        self.accuracy = float(np.mean(self.model.predict(X_test) == y_test.to_numpy()))
-        pred = metrics.predicted_class(self.proba, X_test)
-        if len(self.classes) == 2:
-            good = self.classes.index(self.ds.favourable) if self.ds.favourable in self.classes else 1
-            pool = X_test[pred != good]
-            targets = np.full(len(pool), good)
-        else:
-            pool, targets = X_test, (pred + 1) % len(self.classes)
-        self.n_candidates = len(pool)
-        self.queries = pool.iloc[: args.n_queries]
-        self.targets = pd.Series(targets[: len(self.queries)].astype(int), index=self.queries.index, name="target")
-        start = time.perf_counter()
-        kind, n_jobs = args.classifier, 1
-        self.retrained = metrics.retrain_models(
-            lambda s: make_classifier(self.schema, kind, random_state=s, n_jobs=n_jobs),
-            X_train,
-            y_train,
-            n=args.retrained,
-            random_state=args.seed,
-        )
-        self.retrain_time = time.perf_counter() - start
-        self._lapace: Any = None
-
-    def lapace(self) -> Any:
-        """The one ``Lapace`` shared by the three LAPACE methods (fitted on first use)."""
-        if self._lapace is None:
-            from ..explainer import Lapace
-
-            m = self.config.components_per_class or self.config.k
-            ex = Lapace(
-                schema=self.schema, components_per_class=m, epochs=self.config.epochs, random_state=self.config.seed, verbose=False
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # invalid centroids are reported in datasets.csv
-                ex.fit(self.X_train, predict_proba=self.proba, classes=self.classes)
-            self._lapace = ex
-        return self._lapace
-
-    def info(self) -> Dict[str, Any]:
-        """Per-dataset facts for ``datasets.csv``."""
-        row = {
-            "dataset": self.name,
-            "n_train": len(self.X_train),
-            "n_features": len(self.schema.features),
-            "classifier": self.config.classifier,
-            "test_accuracy": self.accuracy,
-            "model_fit_time": self.model_fit_time,
-            "retrain_time": self.retrain_time,
-            "candidate_queries": self.n_candidates,
-            "n_queries": len(self.queries),
-        }
-        ex = self._lapace
-        if ex is not None:
-            row.update(
-                {
-                    "lapace_fit_time": ex.fit_time_,
-                    "components_per_class": ex.components_per_class,
-                    "centroid_validity": ex.centroid_validity_,
-                    "centroid_validity_initial": ex.centroid_validity_initial_,
-                    "centroids_moved": len(ex.centroids_moved_),
-                }
-            )
-        return row
+        torch.set_num_threads(int(config.torch_threads))
 
 
-# ----------------------------------------------------------------------------------------------
-# Methods: setup() then explain(queries, targets) -> (counterfactuals with (query, rank) index, failures)
-# ----------------------------------------------------------------------------------------------
-
-Explained = Tuple[pd.DataFrame, Dict[Any, str]]
-
-
-class NotInstalled(Exception):
-    """A method whose optional dependency is missing."""
+def prepare_cell(name: str, seed: int, config: StudyConfig) -> Setup:
+    """The :class:`Setup` of one dataset and seed."""
+    _threads(config)
+    return Setup(name, seed, config)
 
 
-class Method:
-    """A method of the study: ``setup`` (timed as its fit time) then ``explain`` batches of queries."""
-
-    def __init__(self, name: str, setup: Setup) -> None:
-        self.name, self.data = name, setup
-        self.k = 1 if name in SINGLE_CF_METHODS else setup.config.k
-        self.batched = name in BATCHED_METHODS
-
-    def fit(self) -> float:
-        """Prepare the method; returns its fit seconds."""
-        raise NotImplementedError
-
-    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
-        raise NotImplementedError
+def fit_explainer(setup: Setup, decoder: str = "typed") -> Any:
+    """The ``Lapace`` with ``decoder`` that the cell's LAPACE methods using it share (the typed one also serves the
+    generative evaluation and the facts)."""
+    _threads(setup.config)
+    return setup.fit_lapace(decoder)
 
 
-class BaselineMethod(Method):
-    """NNCE, DRCE or RobXCE from :mod:`lapace_plugin.evaluation.baselines` (no constraints, as in their papers)."""
-
-    def fit(self) -> float:
-        args = self.data.config
-        kwargs: Dict[str, Any] = {}
-        if self.name == "robxce":
-            kwargs = {
-                "n_perturbations": args.robx_perturbations,
-                "max_search": args.robx_max_search or None,
-                "random_state": args.seed,
-            }
-        start = time.perf_counter()
-        self.method = BASELINES[self.name](schema=self.data.schema, **kwargs).fit(self.data.X_train, self.data.proba)
-        return time.perf_counter() - start
-
-    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
-        cfs = self.method.explain(queries, target_class=targets, n_counterfactuals=self.k)
-        return cfs, dict(self.method.failures)
+def method_cell(setup: Setup, name: str, explainer: Any = None) -> MethodResult:
+    """One method on one cell (:func:`~lapace_plugin.evaluation.cells.run_method`)."""
+    _threads(setup.config)
+    return run_method(setup, name, explainer if name in LAPACE_METHODS else None)
 
 
-class LapaceMethod(Method):
-    """A ``LAPACE_METHODS`` entry on the dataset's shared ``Lapace``."""
-
-    def fit(self) -> float:
-        self.explainer = self.data.lapace()
-        self.settings = LAPACE_METHODS[self.name]
-        return float(self.explainer.fit_time_)
-
-    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
-        res = self.explainer.explain(queries, target_class=targets, n_counterfactuals=self.k, **self.settings)
-        return res.counterfactuals, dict(res.failures)
+def _decoders(config: StudyConfig) -> List[str]:
+    """The decoders the cell needs an explainer for ("typed" first: the facts and the generative evaluation use it)."""
+    used = {LAPACE_METHODS[m][0] for m in config.methods if m in LAPACE_METHODS}
+    if config.generative:
+        used.add("typed")
+    return [d for d in ("typed", "paper") if d in used]
 
 
-class DiceMethod(Method):
-    """DiCE's random, genetic or kdtree method through the real ``dice-ml``, with DiCE's default settings."""
-
-    def fit(self) -> float:
-        try:
-            import dice_ml
-        except ImportError:
-            raise NotInstalled('dice-ml is not installed (pip install "lapace-plugin[dice]")')
-        data = self.data
-        start = time.perf_counter()
-        frame = data.X_train.copy()
-        frame[data.ds.target] = data.y_train.to_numpy()
-        with _quiet():
-            d = dice_ml.Data(dataframe=frame, continuous_features=list(data.schema.continuous), outcome_name=data.ds.target)
-            m = dice_ml.Model(model=data.model, backend="sklearn")
-            self.dice = dice_ml.Dice(d, m, method=self.name[len("dice-") :])
-        return time.perf_counter() - start
-
-    def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
-        pieces, failures = [], {}
-        extra = {"random_seed": self.data.config.seed} if self.name == "dice-random" else {}
-        for label, target in zip(queries.index, targets):
-            np.random.seed(self.data.config.seed)
-            with _quiet():
-                try:
-                    res = self.dice.generate_counterfactuals(
-                        queries.loc[[label]], total_CFs=self.k, desired_class=int(target), **extra
-                    )
-                except Exception as exc:  # DiCE raises when a query gets no counterfactual
-                    if "No counterfactuals found" not in str(exc):
-                        raise
-                    failures[label] = "DiCE: %s" % exc
-                    continue
-            ex = res.cf_examples_list[0]
-            df = ex.final_cfs_df_sparse if ex.final_cfs_df_sparse is not None else ex.final_cfs_df
-            if df is None or len(df) == 0:
-                failures[label] = "DiCE returned no counterfactual"
-                continue
-            df = self._raw(df).iloc[: self.k]
-            df.index = pd.MultiIndex.from_arrays([[label] * len(df), range(len(df))], names=["query", "rank"])
-            pieces.append(df)
-        features = list(self.data.schema.features)
-        return (pd.concat(pieces) if pieces else _empty(queries, features)), failures
-
-    def _raw(self, df: pd.DataFrame) -> pd.DataFrame:
-        """DiCE's output in the schema's raw format (categories as strings, integer columns as integers)."""
-        schema, out = self.data.schema, pd.DataFrame(index=range(len(df)))
-        for f in schema.features:
-            values = df[f].to_numpy()
-            if f in schema.categorical:
-                out[f] = pd.Series(values).astype(str).to_numpy()
-            else:
-                num = pd.to_numeric(pd.Series(values)).to_numpy(dtype=float)
-                out[f] = np.round(num).astype(self.data.X_train[f].dtype) if f in schema.integer else num
-        return out
+def cell_facts(setup: Setup, explainer: Any = None) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]], Optional[pd.DataFrame]]:
+    """``datasets.csv`` row, ``generative.csv`` row (or ``None``) and the synthetic rows of one cell."""
+    _threads(setup.config)
+    facts = setup.facts(explainer)
+    if not setup.config.generative or explainer is None:
+        return facts, None, None
+    try:
+        row, synthetic = train_on_synthetic(setup, explainer)
+    except Exception as exc:  # reported, never dropped
+        row = {"dataset": setup.name, "seed": setup.seed, "status": "failed: %s: %s" % (type(exc).__name__, exc)}
+        synthetic = None
+    return facts, row, synthetic
 
 
-def make_method(name: str, setup: Setup) -> Method:
-    """The :class:`Method` for a study method name."""
-    if name in LAPACE_METHODS:
-        return LapaceMethod(name, setup)
-    if name in DICE_METHODS:
-        return DiceMethod(name, setup)
-    return BaselineMethod(name, setup)
+@dataclass
+class _Cell:
+    """A finished cell's outputs, gathered for writing."""
+
+    setup: Setup
+    methods: Dict[str, MethodResult] = field(default_factory=dict)
+    facts: Dict[str, Any] = field(default_factory=dict)
+    generative: Optional[Dict[str, Any]] = None
+    synthetic: Optional[pd.DataFrame] = None
 
 
-# ----------------------------------------------------------------------------------------------
-# Running one method under a time budget
-# ----------------------------------------------------------------------------------------------
+def _serial(config: StudyConfig, done: Any) -> None:
+    bar = _bar(total=len(config.datasets) * len(config.seeds) * len(config.methods), desc="study", enabled=config.progress)
+    for name in config.datasets:
+        for seed in config.seeds:
+            bar.set_postfix(dataset=name, seed=seed)
+            setup = prepare_cell(name, seed, config)
+            explainers = {d: fit_explainer(setup, d) for d in _decoders(config)}
+            cell = _Cell(setup)
+            for method in config.methods:
+                bar.set_postfix(dataset=name, seed=seed, method=method)
+                cell.methods[method] = method_cell(setup, method, _explainer_of(method, explainers))
+                bar.update(1)
+            cell.facts, cell.generative, cell.synthetic = cell_facts(setup, explainers.get("typed"))
+            done(cell)
+    bar.close()
 
 
-class Run:
-    """Counterfactuals of one pass over the queries, stopped between batches once over budget."""
+def _explainer_of(method: str, explainers: Dict[str, Any]) -> Any:
+    return explainers[LAPACE_METHODS[method][0]] if method in LAPACE_METHODS else None
 
-    def __init__(
-        self, method: Method, queries: pd.DataFrame, targets: pd.Series, budget: float, progress: bool, desc: str
-    ) -> None:
-        step = method.data.config.batch_size if method.batched else 1
-        pieces: List[pd.DataFrame] = []
-        self.failures: Dict[Any, str] = {}
-        self.seconds, self.n_done, self.timed_out = 0.0, 0, False
-        bar = _bar(total=len(queries), desc=desc, enabled=progress)
-        for start in range(0, len(queries), max(1, step)):
-            if self.seconds > budget:
-                self.timed_out = True
-                break
-            part = queries.iloc[start : start + step]
-            t0 = time.perf_counter()
-            cfs, failures = method.explain(part, targets.loc[part.index].to_numpy())
-            self.seconds += time.perf_counter() - t0
-            pieces.append(cfs)
-            self.failures.update(failures)
-            self.n_done += len(part)
-            bar.update(len(part))
+
+SETUP, FACTS = "(setup)", "(facts)"  # the keys of a cell's non-method tasks
+
+
+def _on_dask(config: StudyConfig, done: Any) -> None:
+    from distributed import as_completed
+
+    from ..distributed import connect
+
+    with connect(workers=config.workers, scheduler=config.scheduler) as client:
+        pending: Dict[Any, Tuple[Tuple[str, int], str]] = {}
+        for name in config.datasets:
+            for seed in config.seeds:
+                setup = client.submit(prepare_cell, name, seed, config, pure=False)
+                explainers = {d: client.submit(fit_explainer, setup, d, pure=False) for d in _decoders(config)}
+                for method in config.methods:
+                    uses = _explainer_of(method, explainers)
+                    pending[client.submit(method_cell, setup, method, uses, pure=False)] = ((name, seed), method)
+                pending[client.submit(cell_facts, setup, explainers.get("typed"), pure=False)] = ((name, seed), FACTS)
+                pending[setup] = ((name, seed), SETUP)
+        parts: Dict[Tuple[str, int], Dict[str, Any]] = {}
+        bar = _bar(total=len(pending), desc="study tasks", enabled=config.progress)
+        for future in as_completed(list(pending)):
+            key, what = pending[future]
+            got = parts.setdefault(key, {})
+            got[what] = future.result()
+            bar.update(1)
+            if len(got) == len(config.methods) + 2:  # the setup, its facts and every method
+                cell = _Cell(got[SETUP], {m: got[m] for m in config.methods})
+                cell.facts, cell.generative, cell.synthetic = got[FACTS]
+                done(cell)
         bar.close()
-        features = list(method.data.schema.features)
-        self.queries = queries.iloc[: self.n_done]
-        self.counterfactuals = pd.concat(pieces) if pieces else _empty(queries, features)
-
-
-def _empty(queries: pd.DataFrame, features: List[str]) -> pd.DataFrame:
-    out = queries.iloc[:0][features].copy()
-    out.index = pd.MultiIndex.from_arrays([[], []], names=["query", "rank"])
-    return out
-
-
-def evaluate(method: Method, run: Run, progress: bool) -> Dict[str, Any]:
-    """Every registered metric of one method except LOF (computed for all methods of a dataset at once)."""
-    data, cfs, facts = method.data, run.counterfactuals, run.queries
-    row: Dict[str, Any] = {
-        "n_queries": run.n_done,
-        "n_counterfactuals": len(cfs),
-        "runtime_per_query": metrics.runtime_per_query(run.seconds, run.n_done) if run.n_done else np.nan,
-    }
-
-    def regenerate(perturbed: pd.DataFrame) -> pd.DataFrame:
-        # the original query's target is kept for its perturbed copy
-        again = Run(method, perturbed, data.targets, data.config.time_budget, progress, "  %s (perturbed)" % method.name)
-        return again.counterfactuals
-
-    evaluation = metrics.Evaluation(
-        schema=data.schema, factuals=facts, counterfactuals=cfs, predict_proba=data.proba,
-        targets=data.targets.loc[facts.index], X_train=data.X_train, train_pred=data.train_pred,
-        retrained=data.retrained, regenerate=regenerate, seed=data.config.seed, sigma=INPUT_SIGMA,
-    )
-    measured = ("coverage", "constraint_violations") if len(cfs) == 0 else list(metrics.METRICS)
-    for name in measured:
-        metric = metrics.METRICS[name]
-        if metric.compute is not None:
-            row[name] = metric.compute(evaluation)
-    return row
-
-
-def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float]]:
-    """``(median, mean)`` LOF per method, with one LOF model per target class shared by all methods.
-
-    The queries themselves are scored too, under ``QUERY_ROWS``: how plausible the unchanged input already is
-    among the training rows of its target class, the level a counterfactual that changes little stays near.
-    """
-    queries = setup.queries.reset_index(drop=True).assign(query=setup.queries.index, rank=0, _method=QUERY_ROWS)
-    frames = [queries]
-    for name, run in runs.items():
-        if len(run.counterfactuals):
-            frames.append(run.counterfactuals.reset_index().assign(_method=name))
-    allcfs = pd.concat(frames, ignore_index=True)
-    scores = metrics.lof_scores(setup.schema, None, allcfs, setup.X_train, setup.proba, setup.targets, train_pred=setup.train_pred)
-    out = {}
-    for name, part in pd.Series(scores).groupby(allcfs["_method"].to_numpy()):
-        out[name] = (float(np.median(part)), float(np.mean(part)))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,126 +331,124 @@ def lof_rows(setup: Setup, runs: Dict[str, Run]) -> Dict[str, Tuple[float, float
 # ----------------------------------------------------------------------------------------------
 
 
-def run_dataset(name: str, config: StudyConfig) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
-    """Rows of ``results.csv`` for one dataset, and its ``datasets.csv`` row."""
-    args, progress = config, config.progress
-    setup = Setup(name, config)
-    rows: List[Dict[str, Any]] = []
-    runs: Dict[str, Run] = {}
-    cf_dir = os.path.join(args.out, "counterfactuals", name)
-    os.makedirs(cf_dir, exist_ok=True)
-    bar = _bar(total=len(args.methods), desc=name, enabled=progress, leave=True)
-    for method_name in args.methods:
-        bar.set_postfix(method=method_name)
-        row: Dict[str, Any] = {"dataset": name, "method": method_name, "status": "ok", "n_queries": 0, "n_counterfactuals": 0}
-        try:
-            method = make_method(method_name, setup)
-            row["fit_time"] = method.fit()
-            run = Run(method, setup.queries, setup.targets, args.time_budget, progress, "  " + method_name)
-            if run.timed_out:
-                row["status"] = "timeout: stopped after %d/%d queries (budget %gs)" % (
-                    run.n_done,
-                    len(setup.queries),
-                    args.time_budget,
-                )
-            row.update(evaluate(method, run, progress))
-            runs[method_name] = run
-            run.counterfactuals.reset_index().to_csv(os.path.join(cf_dir, method_name + ".csv"), index=False)
-        except NotInstalled as exc:
-            row["status"] = "not installed: %s" % exc
-        except Exception as exc:  # reported in the table, never dropped
-            row["status"] = "failed: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-        if method_name in LAPACE_METHODS and setup._lapace is not None:
-            row["centroid_validity"] = setup._lapace.centroid_validity_
-        rows.append(row)
-        bar.update(1)
-    bar.close()
-    try:
-        lof = lof_rows(setup, runs)
-    except Exception as exc:
-        lof = {}
-        warnings.warn("LOF failed on %s: %s" % (name, exc))
-    for row in rows:
-        if row["method"] in lof:
-            row["lof_median"], row["lof_mean"] = lof[row["method"]]
-    info = setup.info()
-    info["query_lof_median"] = lof.get(QUERY_ROWS, (np.nan,))[0]
-    return rows, info
+class _Writer:
+    """Writes each finished cell's artefacts and rewrites the tables and ``results.md``, so an interrupted run keeps
+    the cells it finished; the figures and ``report.html`` are drawn once at the end."""
+
+    def __init__(self, config: StudyConfig) -> None:
+        self.config = config
+        self.rows: List[Dict[str, Any]] = []
+        self.facts: List[Dict[str, Any]] = []
+        self.generative: List[Dict[str, Any]] = []
+        self.start = time.perf_counter()
+
+    def __call__(self, cell: _Cell) -> None:
+        out, setup = self.config.out, cell.setup
+        base = artefacts.cell_dir(out, setup.name, setup.seed)
+        artefacts.write_frames(base, {
+            "queries": artefacts.queries_frame(setup),
+            "perturbed_queries": setup.perturbed.reset_index().rename(columns={setup.perturbed.index.name or "index": "query"}),
+            "synthetic": cell.synthetic,
+        })
+        for method, result in cell.methods.items():
+            artefacts.write_frames(artefacts.cell_dir(out, setup.name, setup.seed, method), {
+                "counterfactuals": result.counterfactuals,
+                "perturbed_counterfactuals": result.perturbed_counterfactuals,
+                "failures": result.failures,
+                "per_counterfactual": result.per_counterfactual,
+                "per_query": result.per_query,
+                "retrained_predictions": result.retrained_predictions,
+            })
+            self.rows.append(result.row)
+        self.facts.append(cell.facts)
+        if cell.generative is not None:
+            self.generative.append(cell.generative)
+        self.tables(final=False)
+
+    def tables(self, final: bool = True) -> StudyOutputs:
+        """Write the tables (and, when ``final``, the figures, ``results.md`` and ``report.html``)."""
+        config, out = self.config, self.config.out
+        order = {(d, s, m): i for i, (d, s, m) in enumerate(
+            (d, s, m) for d in config.datasets for s in config.seeds for m in config.methods)}
+        rows = sorted(self.rows, key=lambda r: order[(r["dataset"], r["seed"], r["method"])])
+        results = artefacts.rows_frame(rows, COLUMNS).reindex(columns=list(COLUMNS))
+        summary = summarise(results, ("n_queries", "n_covered", "n_both_runs", "n_counterfactuals") + METRIC_COLUMNS + ("fit_time",))
+        facts = _sorted(pd.DataFrame(self.facts), config)
+        generative = _sorted(pd.DataFrame(self.generative), config)
+        claims = check_claims(results, facts, generative)
+        results.to_csv(os.path.join(out, "results.csv"), index=False)
+        summary.to_csv(os.path.join(out, "summary.csv"), index=False)
+        claims.to_csv(os.path.join(out, "claims.csv"), index=False)
+        facts.to_csv(os.path.join(out, "datasets.csv"), index=False)
+        generative.to_csv(os.path.join(out, "generative.csv"), index=False)
+        wall = time.perf_counter() - self.start
+        write_markdown(summary, claims, facts, generative, config, wall, os.path.join(out, "results.md"))
+        if final:
+            pngs = write_figures(summary, out)
+            write_html(summary, claims, facts, generative, config, wall, pngs, os.path.join(out, "report.html"))
+        return StudyOutputs(results, summary, claims, facts, generative)
 
 
-def run_study(config: StudyConfig) -> Tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every dataset and method of ``config``; write the outputs to ``config.out``; return (results, datasets)."""
-    from .report import plot_dataset, write_markdown
+def _sorted(frame: pd.DataFrame, config: StudyConfig) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    rank = {d: i for i, d in enumerate(config.datasets)}
+    return frame.assign(_r=frame["dataset"].map(rank)).sort_values(["_r", "seed"]).drop(columns="_r").reset_index(drop=True)
 
+
+def run_study(config: StudyConfig) -> StudyOutputs:
+    """Run every dataset, seed and method of ``config``; write every artefact to ``config.out``; return the tables.
+
+    Serial by default; with ``config.workers`` or ``config.scheduler`` the cells run as Dask tasks
+    (:func:`lapace_plugin.distributed.connect`), with the same results.
+    """
     os.makedirs(config.out, exist_ok=True)
-    if config.torch_threads:
-        import torch
-
-        torch.set_num_threads(int(config.torch_threads))
-    rows: List[Dict[str, Any]] = []
-    infos: List[Dict[str, Any]] = []
-    start = time.perf_counter()
-    results, info_frame = pd.DataFrame(columns=list(COLUMNS)), pd.DataFrame()
-    for name in _bar(config.datasets, desc="datasets", enabled=config.progress and len(config.datasets) > 1, leave=True):
-        ds_rows, info = run_dataset(name, config)
-        rows.extend(ds_rows)
-        infos.append(info)
-        # every output is rewritten after each dataset, so an interrupted run keeps the datasets it finished
-        results = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
-        info_frame = pd.DataFrame(infos)
-        results.to_csv(os.path.join(config.out, "results.csv"), index=False)
-        info_frame.to_csv(os.path.join(config.out, "datasets.csv"), index=False)
-        plot_dataset(results[results["dataset"] == name], os.path.join(config.out, "figures", "%s.png" % name))
-        write_markdown(results, info_frame, config, time.perf_counter() - start, os.path.join(config.out, "results.md"))
-    return results, info_frame
+    artefacts.write_config(config, config.out)
+    _threads(config)
+    writer = _Writer(config)
+    if config.workers is not None or config.scheduler is not None:
+        _on_dask(config, writer)
+    else:
+        _serial(config, writer)
+    return writer.tables()
 
 
-def config_from_args(args: argparse.Namespace, command: str) -> StudyConfig:
-    """The :class:`StudyConfig` of parsed ``lapace study`` arguments."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(StudyConfig) if hasattr(args, f.name)}
-    return StudyConfig(progress=not args.no_progress, command=command, **values)
+def config_from_args(args: argparse.Namespace, command: str, parser: Optional[argparse.ArgumentParser] = None) -> StudyConfig:
+    """The :class:`StudyConfig` of parsed ``lapace study`` arguments; with ``--config``, that file's configuration
+    with the options given on the command line replacing its values."""
+    names = {f.name for f in dataclasses.fields(StudyConfig)}
+    raw = vars(args)
+    values = {k: v for k, v in raw.items() if k in names}
+    values.update(progress=not args.no_progress, generative=not args.no_generative, command=command)
+    if not args.config:
+        return StudyConfig(**values)
+    defaults = vars((parser or build_parser()).parse_args([]))
+    given = {k for k, v in raw.items() if v != defaults.get(k)}
+    overrides = {k: v for k, v in values.items() if k in given or "no_" + k in given}
+    overrides["command"] = command
+    return StudyConfig.from_json(args.config, **overrides)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``lapace study``; returns 0."""
-    args = build_parser().parse_args(None if argv is None else list(argv))
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
     try:
-        config = config_from_args(args, "lapace study " + " ".join(sys.argv[1:] if argv is None else list(argv)))
+        config = config_from_args(args, "lapace study " + " ".join(argv), parser)
     except ValueError as exc:
         raise SystemExit("lapace study: %s" % exc)
     start = time.perf_counter()
-    results, _ = run_study(config)
-    print(
-        results[["dataset", "method", "status", "validity", "proximity_l1", "input_robustness", "model_robustness", "lof_median", "runtime_per_query"]]
-        .round(3)
-        .to_string(index=False)
-    )
-    print("wrote %s (results.csv, results.md, datasets.csv, figures/) in %.0f s" % (config.out, time.perf_counter() - start))
+    outputs = run_study(config)
+    shown = ["dataset", "method", "status", "validity", "proximity_l1", "input_robustness", "model_robustness",
+             "lof_median", "runtime_per_query"]
+    print(outputs.summary[shown].round(3).to_string(index=False))
+    print(outputs.claims[["dataset", "claim", "verdict"]].to_string(index=False))
+    print("wrote %s in %.0f s (see lapace study --help for the files)" % (config.out, time.perf_counter() - start))
     return 0
 
 
-# ----------------------------------------------------------------------------------------------
-# Helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def _quiet() -> contextlib.ExitStack:
-    """Silence DiCE's prints, progress bars and warnings (their cost stays in the timing)."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
-    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-    stack.enter_context(warnings.catch_warnings())
-    warnings.simplefilter("ignore")
-    return stack
-
-
 class _NoBar:
-    def __init__(self, iterable: Any = None) -> None:
-        self.iterable = iterable
-
-    def __iter__(self) -> Any:
-        return iter(self.iterable)
-
     def update(self, n: int = 1) -> None:
         pass
 
@@ -643,13 +459,13 @@ class _NoBar:
         pass
 
 
-def _bar(iterable: Any = None, total: Optional[int] = None, desc: str = "", enabled: bool = True, leave: bool = False) -> Any:
+def _bar(total: int, desc: str, enabled: bool) -> Any:
     """A tqdm progress bar on stderr, or a silent stand-in."""
     if not enabled:
-        return _NoBar(iterable)
+        return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=leave, file=sys.stderr)
+    return tqdm(total=total, desc=desc, file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

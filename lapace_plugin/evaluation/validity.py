@@ -10,6 +10,17 @@ import pandas as pd
 from .frames import PredictProba, TargetClass, feature_frame, predicted_class, query_ids, targets_per_row
 
 
+def valid_rows(
+    schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, predict_proba: PredictProba, target_class: TargetClass
+) -> np.ndarray:
+    """Whether the model assigns each counterfactual to its query's target class, ``(n_counterfactuals,)`` bool."""
+    ids = query_ids(counterfactuals)
+    if len(ids) == 0:
+        return np.zeros(0, dtype=bool)
+    targets = targets_per_row(target_class, ids, factuals)
+    return predicted_class(predict_proba, feature_frame(counterfactuals, schema)) == targets
+
+
 def validity(
     schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, predict_proba: PredictProba, target_class: TargetClass
 ) -> float:
@@ -17,18 +28,20 @@ def validity(
 
     ``target_class``: a class index, one per factual row, or a dict / Series keyed by query id.
     """
-    ids = query_ids(counterfactuals)
-    if len(ids) == 0:
-        return float("nan")
-    targets = targets_per_row(target_class, ids, factuals)
-    return float(np.mean(predicted_class(predict_proba, feature_frame(counterfactuals, schema)) == targets))
+    valid = valid_rows(schema, factuals, counterfactuals, predict_proba, target_class)
+    return float(np.mean(valid)) if len(valid) else float("nan")
+
+
+def covered(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
+    """Whether each query (row of ``factuals``) has at least one counterfactual, ``(n_factuals,)`` bool."""
+    return np.asarray(factuals.index.isin(pd.Index(query_ids(counterfactuals))), dtype=bool)
 
 
 def coverage(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
     """Share of queries (rows of ``factuals``) with at least one counterfactual; NaN without factuals."""
     if len(factuals) == 0:
         return float("nan")
-    return float(np.mean(factuals.index.isin(pd.Index(query_ids(counterfactuals)))))
+    return float(np.mean(covered(schema, factuals, counterfactuals)))
 
 
 def runtime_per_query(seconds: float, n_queries: int) -> float:

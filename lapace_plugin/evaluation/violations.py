@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..constraints import KINDS, Constraints
@@ -24,6 +25,11 @@ def constraint_table(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.Da
     return checked.violations_by_kind(matched_factuals(factuals, counterfactuals), counterfactuals, schema)
 
 
+def constraint_violation_rows(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, constraints: Any = "schema") -> np.ndarray:
+    """Whether each counterfactual breaks at least one constraint, ``(n_counterfactuals,)`` bool."""
+    return constraint_table(schema, factuals, counterfactuals, constraints).any(axis=1).to_numpy(dtype=bool)
+
+
 def constraint_violations(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, constraints: Any = "schema") -> int:
     """Number of counterfactuals that break at least one constraint (0 is perfect); see :func:`constraint_table`."""
-    return int(constraint_table(schema, factuals, counterfactuals, constraints).any(axis=1).sum())
+    return int(constraint_violation_rows(schema, factuals, counterfactuals, constraints).sum())
