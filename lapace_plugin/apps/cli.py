@@ -1,4 +1,5 @@
-"""The ``lapace`` command: ``lapace demo``, ``lapace bench``, ``lapace study`` and the framework benchmarks."""
+"""The ``lapace`` command: ``lapace demo``, ``lapace bench``, ``lapace study``, the batch commands ``lapace fit`` and
+``lapace explain``, and the framework benchmarks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import importlib
 import sys
 from typing import List, Optional
 
+# command: ("module" or "module:function" taking the command's arguments, one-line help)
 COMMANDS = {
+    "fit": ("lapace_plugin.apps.batch:fit_main", "fit an explainer for a classifier file on a Parquet/CSV table and save it"),
+    "explain": ("lapace_plugin.apps.batch:explain_main",
+                "explain every row of a Parquet/CSV file on a Dask cluster into Parquet part files (resumable)"),
     "demo": ("lapace_plugin.apps.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
     "bench": ("lapace_plugin.apps.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
     "study": ("lapace_plugin.evaluation.study", "comparative study of LAPACE and baselines on the paper's metrics"),
@@ -30,8 +35,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         parser.parse_args(argv or ["--help"])
         return 0
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    return int(module.main(argv[1:]) or 0)
+    module, _, function = COMMANDS[argv[0]][0].partition(":")
+    return int(getattr(importlib.import_module(module), function or "main")(argv[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,253 @@
+"""``lapace fit`` and ``lapace explain``: the production batch commands (Parquet or CSV in, Parquet part files out).
+
+``lapace explain`` runs :func:`lapace_plugin.distributed.explain` on an embedded Dask ``LocalCluster`` (``--workers``)
+or an existing Dask cluster (``--scheduler``) and writes one Parquet part file per partition, so a rerun after a crash
+skips the parts already written and never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ..distributed import PARTITION_ROWS, failures_folder
+from ..explainer import Lapace
+from ..schema import FeatureSchema
+
+MODEL_FORMATS = (
+    "MODEL is a classifier file, chosen by its extension: .joblib/.pkl (scikit-learn style object with predict_proba; "
+    "loading a joblib or pickle file RUNS CODE from it, so load only files you trust), .skops (loads only the "
+    "types skops trusts and those named with --trust), or .pt/.ts (a TorchScript module mapping a float32 tensor of "
+    "the features, in the schema's order, to class probabilities; every feature must be numeric)."
+)
+TORCHSCRIPT = (".pt", ".pth", ".ts", ".torchscript")
+
+
+# ---------------------------------------------------------------------------------------------- models and data
+class TorchScriptClassifier:
+    """``predict_proba`` of a TorchScript module; picklable (it travels as the file's bytes and loads on first use).
+
+    Parameters
+    ----------
+    data
+        The bytes of a ``torch.jit.save`` file: a module mapping a float32 tensor ``(n, features)`` to
+        probabilities ``(n, L)``.
+    features
+        Column order of the module's input.
+    """
+
+    def __init__(self, data: bytes, features: Sequence[str]) -> None:
+        self.data, self.features, self._module = data, list(features), None
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"data": self.data, "features": self.features, "_module": None}
+
+    def __call__(self, X: pd.DataFrame) -> np.ndarray:
+        import torch
+
+        if self._module is None:
+            self._module = torch.jit.load(io.BytesIO(self.data), map_location="cpu")
+            self._module.eval()
+        text = [c for c in self.features if not pd.api.types.is_numeric_dtype(X[c])]
+        if text:
+            raise ValueError("a TorchScript classifier takes numeric features only; column(s) %s are not numeric" % text)
+        with torch.no_grad():
+            out = self._module(torch.tensor(X[self.features].to_numpy(dtype=np.float32)))
+        return out.detach().cpu().numpy().astype(np.float64)
+
+
+def load_model(path: str, features: Sequence[str], trust: Sequence[str] = ()) -> Tuple[Callable[[pd.DataFrame], Any], Optional[List[Any]]]:
+    """The classifier's ``predict_proba`` and class labels (``None`` when the file does not say) from ``path``.
+
+    See ``MODEL_FORMATS`` for the formats; ``trust`` names extra types a ``.skops`` file may load.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError("model file %r does not exist" % path)
+    lower = path.lower()
+    if lower.endswith(TORCHSCRIPT):
+        with open(path, "rb") as fh:
+            return TorchScriptClassifier(fh.read(), features), None
+    if lower.endswith(".skops"):
+        try:
+            import skops.io as sio
+        except ImportError as exc:
+            raise ImportError("loading .skops models needs skops: pip install skops") from exc
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in set(trust)]
+        if untrusted:
+            raise ValueError("%r contains types skops does not trust: %s; check them and pass --trust %s"
+                             % (path, untrusted, " ".join(untrusted)))
+        model = sio.load(path, trusted=list(trust))
+    elif lower.endswith((".joblib", ".pkl", ".pickle")):
+        import joblib
+
+        model = joblib.load(path)
+    else:
+        raise ValueError("unknown model format %r: use .joblib/.pkl, .skops or a TorchScript .pt/.ts file" % path)
+    if not callable(getattr(model, "predict_proba", None)):
+        raise TypeError("the model in %r has no predict_proba method (got %s)" % (path, type(model).__name__))
+    classes = getattr(model, "classes_", None)
+    return model.predict_proba, None if classes is None else list(classes)
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """A Parquet file or folder, or a CSV file (``.csv``, ``.csv.gz``), as one pandas DataFrame."""
+    if not os.path.exists(path):
+        raise FileNotFoundError("data file %r does not exist" % path)
+    if path.lower().endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path)
+    return pd.read_parquet(path)
+
+
+# ---------------------------------------------------------------------------------------------- lapace fit
+def fit_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lapace fit",
+        description=(
+            "Fit a LAPACE explainer for a trained classifier on a table of training rows and save it to a folder "
+            "(weights as plain arrays and JSON: loading it never runs code). The explainer learns the classifier's "
+            "decisions, so the target column is only dropped, never used. " + MODEL_FORMATS
+        ),
+        epilog="Example: lapace fit --data train.parquet --target income --model model.joblib --out explainer/",
+    )
+    parser.add_argument("--data", required=True, help="training rows: a Parquet file or folder, or a CSV file")
+    parser.add_argument("--target", required=True, help="the label column of the data (dropped before fitting)")
+    parser.add_argument("--model", required=True, help="the classifier file (see above)")
+    parser.add_argument("--out", required=True, help="folder to save the explainer to")
+    parser.add_argument("--drop", nargs="*", default=[], metavar="COLUMN", help="other columns that are not features (ids...)")
+    parser.add_argument("--schema", default=None, help="a FeatureSchema as JSON (FeatureSchema.to_dict); default: inferred")
+    parser.add_argument("--sample", type=int, default=None, help="fit on a random sample of this many rows (default: all)")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum L-GMVAE epochs (default: chosen from data size)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--trust", nargs="*", default=[], metavar="TYPE", help="extra types a .skops model may load")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def fit_main(argv: Optional[List[str]] = None) -> int:
+    args = fit_parser().parse_args(argv)
+    data = read_table(args.data)
+    absent = [c for c in [args.target] + args.drop if c not in data.columns]
+    if absent:
+        raise SystemExit("lapace fit: column(s) %s are not in %s; columns: %s" % (absent, args.data, list(data.columns)))
+    X = data.drop(columns=[args.target] + args.drop)
+    if args.sample is not None and args.sample < len(X):
+        X = X.sample(n=args.sample, random_state=args.seed)
+    if args.schema:
+        with open(args.schema) as fh:
+            schema = FeatureSchema.from_dict(json.load(fh))
+    else:
+        schema = FeatureSchema.infer(X)
+    predict_proba, classes = load_model(args.model, schema.features, args.trust)
+    start = time.perf_counter()
+    explainer = Lapace(schema=schema, random_state=args.seed, epochs=args.epochs, verbose=not args.quiet)
+    explainer.fit(X, predict_proba, classes=classes)
+    explainer.save(args.out)
+    print("fitted on %d rows x %d features in %.1f s; centroid validity %.0f%%; saved to %s"
+          % (len(X), len(schema.features), time.perf_counter() - start, 100 * explainer.centroid_validity_, args.out))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- lapace explain
+def explain_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lapace explain",
+        description=(
+            "Explain every row of a Parquet or CSV file on a Dask cluster and write the counterfactuals as Parquet "
+            "part files, one per partition: OUTPUT/part-*.parquet (query = the row's id, rank, the features, the path "
+            "columns) and the rows without a counterfactual with the reason (a validation message such as NaN or "
+            "an unknown category, or why no path succeeded) in FAILURES/part-*.parquet. Every input row is in exactly "
+            "one of them. Rerunning the same command after a crash skips the parts already written; no row is "
+            "duplicated. " + MODEL_FORMATS
+        ),
+        epilog=("Example: lapace explain --explainer explainer/ --model model.joblib --input rows.parquet "
+                "--output counterfactuals.parquet --workers 2"),
+    )
+    parser.add_argument("--explainer", required=True, help="folder written by 'lapace fit' (or Lapace.save)")
+    parser.add_argument("--model", required=True, help="the classifier file the explainer was fitted for (see above)")
+    parser.add_argument("--input", required=True, help="rows to explain: a Parquet file or folder, or a CSV file")
+    parser.add_argument("--output", required=True, help="folder for the counterfactuals' Parquet part files")
+    parser.add_argument("--failures", default=None, help="folder for the failures' part files (default: OUTPUT-failures)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of an embedded Dask LocalCluster (default: one per CPU core)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS, help="rows per task (default: %(default)s)")
+    parser.add_argument("--id-column", default=None, help="column holding each row's id (default: the row's 0-based position)")
+    parser.add_argument("--strategy", default="first", choices=["first", "last"],
+                        help="first: closest valid point on each latent path; last: the decoded class centroid")
+    parser.add_argument("--constraints", default=None,
+                        help="'schema' (the schema's immutable and monotone features) or a JSON file of constraints "
+                             "(keys immutable, increase, decrease, ranges, categories)")
+    parser.add_argument("--n-counterfactuals", type=int, default=None, help="counterfactuals per row (default: all paths)")
+    parser.add_argument("--target-class", type=int, default=None, help="class index to reach (default: the other class)")
+    parser.add_argument("--overwrite", action="store_true", help="delete OUTPUT and FAILURES first instead of resuming")
+    parser.add_argument("--trust", nargs="*", default=[], metavar="TYPE", help="extra types a .skops model may load")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _constraints(value: Optional[str]) -> Any:
+    if value is None or value == "schema":
+        return value
+    with open(value) as fh:
+        return json.load(fh)
+
+
+def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
+    """Run ``lapace explain``; returns the ``BatchExplanation`` and the peak memory (MB) of each worker process."""
+    from .. import distributed
+
+    predict_proba, _ = load_model(args.model, _saved_features(args.explainer), args.trust)
+    explainer = Lapace.load(args.explainer, predict_proba)
+    settings = dict(strategy=args.strategy, constraints=_constraints(args.constraints),
+                    n_counterfactuals=args.n_counterfactuals, target_class=args.target_class)
+    with distributed.connect(workers=args.workers, scheduler=args.scheduler) as client:
+        result = distributed.explain(
+            explainer, args.input, client=client, partition_rows=args.partition_rows,
+            id_column=args.id_column, output=args.output, failures_output=args.failures, overwrite=args.overwrite,
+            run_tag="model sha256 " + distributed.file_digest(args.model), progress=not args.quiet, **settings,
+        )
+        peaks = sorted(client.run(peak_rss_mb).values())
+    return result, peaks
+
+
+def _saved_features(folder: str) -> List[str]:
+    """The feature order of a saved explainer (loaded without a classifier)."""
+    return list(Lapace.load(folder).schema_.features)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MB: ``VmHWM`` on Linux, where ``ru_maxrss`` would also count the
+    memory of the parent a spawned process was forked from; ``ru_maxrss`` elsewhere."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def explain_main(argv: Optional[List[str]] = None) -> int:
+    args = explain_parser().parse_args(argv)
+    result, peaks = run_explain(args)
+    run_rows = result.n_rows if result.n_resumed == 0 else float("nan")
+    print("%d rows: %d explained, %d failed (every row accounted for); %d partitions, %d resumed from an earlier run"
+          % (result.n_rows, result.n_explained, result.n_failed, result.n_partitions, result.n_resumed))
+    print("explain: %.1f s%s; peak memory per worker process: %s MB"
+          % (result.seconds, "" if result.n_resumed else ", %.0f rows/s" % (run_rows / max(result.seconds, 1e-9)),
+             ", ".join("%.0f" % p for p in peaks)))
+    print("counterfactuals: %s\nfailures:        %s" % (args.output, args.failures or failures_folder(args.output)))
+    return 0
