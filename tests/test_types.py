@@ -78,6 +78,17 @@ def test_paper_encoding_keeps_continuous_and_one_hot_only():
     assert enc.width == 3 + 3 + 2  # three numbers, rating and colour one-hot
 
 
+@pytest.mark.parametrize("typed", [True, False])
+def test_state_codes_of_encoded_rows_match_those_of_the_raw_rows_they_decode_to(typed):
+    df = _frame()
+    schema = FeatureSchema.infer(df, point_mass_min_share=0.5)
+    enc = TabularEncoder(schema, typed=typed)
+    noisy = enc.encode(df) + np.random.RandomState(1).normal(0, 0.05, (len(df), enc.width)).astype(np.float32)
+    points = enc.snap(noisy)
+    assert (enc.states(points) == states(schema, enc.decode(points))).all()
+    assert set(np.unique(enc.states(points)[:, 0])) == {0, 1}  # the amount is at its mass in some rows, off in others
+
+
 def _decoded(f, rows):
     with torch.no_grad():
         return f.explainer.model_.decode(torch.as_tensor(f.explainer.transform(rows))).numpy()

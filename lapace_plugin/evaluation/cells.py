@@ -95,11 +95,12 @@ class Setup:
     def fit_lapace(self, decoder: str = "typed") -> Any:
         """A ``Lapace`` with ``decoder`` fitted on the training rows (invalid centroids are reported in ``datasets.csv``)."""
         from ..explainer import Lapace
+        from .methods import FIT_SETTINGS
 
         m = self.config.components_per_class or self.config.k
         explainer = Lapace(
             schema=self.schema, components_per_class=m, epochs=self.config.epochs, random_state=self.seed, verbose=False,
-            n_threads=self.config.torch_threads or None, decoder=decoder,
+            n_threads=self.config.torch_threads or None, **FIT_SETTINGS[decoder],
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

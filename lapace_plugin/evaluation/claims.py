@@ -9,6 +9,9 @@ Verdicts:
 - **inconclusive**: the interval straddles 0, or only one seed is available;
 - **not run**: a method or value the claim needs is missing (the detail says why).
 
+A claim about a method the study was not asked to run is left out. "Best" compares with every method that is not
+LAPACE (the paper's claim is about LAPACE against its baselines).
+
 See :mod:`lapace_plugin.evaluation.intervals` for the interval.
 """
 
@@ -56,13 +59,17 @@ def check_claims(results: pd.DataFrame, facts: pd.DataFrame, generative: Optiona
             if method is None:
                 series = dfacts[column] if column in dfacts else pd.Series(dtype=float)
                 missing = "no LAPACE fit" if series.dropna().empty else ""
+            elif method not in table:
+                continue
             else:
                 series, missing = _series(table, method, column)
             out.append(_exact(dataset, title, series, value, missing))
         for title, method, column in BEST_CLAIMS:
-            out.append(_best(dataset, title, table, method, column))
+            if method in table:
+                out.append(_best(dataset, title, table, method, column))
         for title, method, other, column in VERSUS_CLAIMS:
-            out.append(_versus(dataset, title, table, method, other, column))
+            if method in table and other in table:
+                out.append(_versus(dataset, title, table, method, other, column))
         if generative is not None and len(generative):
             gen = generative[generative["dataset"] == dataset]
             if len(gen) and gen["paper_gap"].notna().any():
@@ -135,7 +142,7 @@ def _versus(dataset: str, title: str, table: Dict[str, pd.DataFrame], method: st
 
 
 def _best(dataset: str, title: str, table: Dict[str, pd.DataFrame], method: str, column: str) -> Dict[str, Any]:
-    others = [m for m in table if m != method and _usable(table[m])]
+    others = [m for m in table if not m.startswith("lapace") and _usable(table[m])]
     if method not in table or not _usable(table[method]) or not others:
         return _row(dataset, title, "not run", Interval(np.nan, np.nan, np.nan, 0), "%s or its competitors did not run" % method)
     diffs = {}

@@ -41,6 +41,9 @@ LAPACE_METHODS = {  # (decoder, Lapace.explain settings), spelled out so that ch
 }
 """``lapace-*`` rows are this package's LAPACE (type-aware decoder, corrected paths, plausibility filter, distinct
 options); ``-paper`` rows are the paper's (its decoder, latent paths, first valid points as they come)."""
+FIT_SETTINGS = {"typed": dict(decoder="typed"), "paper": dict(decoder="paper", min_pair_count=0)}
+"""``Lapace`` arguments of the one explainer fitted per decoder (the paper's settles its centroids without the
+plausibility filter, as the paper does)."""
 ROCELIB_METHODS = {  # study name -> RoCELib generator (module, class); see lapace_plugin.adapters.rocelib
     "rocelib-nnce": "NNCE",
     "rocelib-kdtree-nnce": "KDTreeNNCE",
