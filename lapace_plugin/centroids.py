@@ -86,6 +86,7 @@ def _nearest_valid_distinct(
     label: int,
     accepted: List[np.ndarray],
     decode_and_classify: DecodeAndClassify,
+    *,
     spread: bool = False,
 ) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The candidate nearest ``mu_k`` that decodes to a valid row not among ``accepted``: among the 256 pool points

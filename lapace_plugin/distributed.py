@@ -330,16 +330,23 @@ class Output(NamedTuple):
         return os.path.join(folder, "part-%06d.parquet" % piece)
 
 
-def _explain_piece(
-    partition: pd.DataFrame, piece: Piece, ids: Optional[str], fingerprint: str, files: Dict[str, bytes],
-    predict_proba: Any, explain_kwargs: Dict[str, Any], output: Optional[Output],
-) -> Tuple[Any, Any, int]:
-    """Explain one piece on a worker: its frames, or (with ``output``) write its part files and return counts."""
+class Job(NamedTuple):
+    """What every piece of one run shares, besides the explainer's files and the classifier (Dask futures)."""
+
+    ids: Optional[str]  # the id column, BY_INDEX, or None for input positions
+    fingerprint: str
+    explain_kwargs: Dict[str, Any]
+    output: Optional[Output]
+
+
+def _explain_piece(partition: pd.DataFrame, piece: Piece, files: Dict[str, bytes], predict_proba: Any, job: Job) -> Tuple[Any, Any, int]:
+    """Explain one piece on a worker: its frames, or (with ``job.output``) write its part files and return counts."""
+    ids, output = job.ids, job.output
     rows = partition.iloc[piece.start:piece.stop]
     if ids is None:
         rows = rows.set_axis(pd.RangeIndex(piece.first, piece.first + len(rows)), axis=0)
-    explainer = _loaded(fingerprint, files, predict_proba)
-    counterfactuals, failures = explain_partition(explainer, rows, id_column=None if ids in (None, BY_INDEX) else ids, **explain_kwargs)
+    explainer = _loaded(job.fingerprint, files, predict_proba)
+    counterfactuals, failures = explain_partition(explainer, rows, id_column=None if ids in (None, BY_INDEX) else ids, **job.explain_kwargs)
     if output is None:
         return counterfactuals, failures, len(rows)
     _write(failures, output.part(output.failures, piece.number), output.failure_schema)
@@ -446,12 +453,13 @@ def explain(
     import dask
 
     with dask.config.set({"dataframe.convert-string": False}):  # keep the caller's dtypes, as in-process explain
-        return _explain(explainer, data, client, int(partition_rows), id_column, output, failures_output, overwrite, run_tag,
-                        progress, explain_kwargs)
+        return _explain(explainer, data, client, partition_rows=int(partition_rows), id_column=id_column, output=output,
+                        failures_output=failures_output, overwrite=overwrite, run_tag=run_tag, progress=progress,
+                        explain_kwargs=explain_kwargs)
 
 
 def _explain(
-    explainer: Lapace, data: Any, client: Any, partition_rows: int, id_column: Optional[str], output: Optional[str],
+    explainer: Lapace, data: Any, client: Any, *, partition_rows: int, id_column: Optional[str], output: Optional[str],
     failures_output: Optional[str], overwrite: bool, run_tag: str, progress: bool, explain_kwargs: Dict[str, Any],
 ) -> BatchExplanation:
     import dask
@@ -480,9 +488,9 @@ def _explain(
         partitions = frame.to_delayed()
         run_id = uuid.uuid4().hex[:12]  # task keys unique to this call: never confused with another call's results
         skip = set(done)
+        job = Job(ids, key, explain_kwargs, out)
         tasks = [
-            dask.delayed(_explain_piece)(partitions[p.partition], p, ids, key, files, classifier, explain_kwargs, out,
-                                         dask_key_name="lapace-explain-%s-%d" % (run_id, p.number))
+            dask.delayed(_explain_piece)(partitions[p.partition], p, files, classifier, job, dask_key_name="lapace-explain-%s-%d" % (run_id, p.number))
             for p in pieces if p.number not in skip
         ]
         start = time.perf_counter()

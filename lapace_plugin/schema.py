@@ -169,6 +169,7 @@ class FeatureSchema:
         """
         if not isinstance(df, pd.DataFrame) or df.empty:
             raise ValueError("FeatureSchema.infer needs a non-empty DataFrame of features")
+        _check_unique_columns(df, "the frame")
         ordinal = {k: list(v) for k, v in (ordinal or {}).items()}
         for c in df.columns:
             dtype = df[c].dtype
@@ -246,9 +247,7 @@ class FeatureSchema:
             raise TypeError("%s must be a pandas DataFrame with columns %s, got %s" % (name, self.features, type(df).__name__))
         if len(df) == 0:
             raise ValueError("%s is empty; pass at least one row" % name)
-        duplicated = sorted({c for c in df.columns[df.columns.duplicated()]}, key=str)
-        if duplicated:
-            raise ValueError("%s has duplicate column(s) %s; every feature must appear once" % (name, duplicated))
+        _check_unique_columns(df, name)
         missing = [c for c in self.features if c not in df.columns]
         if missing:
             raise ValueError("%s is missing column(s) %s; expected columns: %s" % (name, missing, self.features))
@@ -393,3 +392,9 @@ def _decimals(values: np.ndarray) -> int:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _check_unique_columns(df: pd.DataFrame, name: str) -> None:
+    duplicated = sorted({c for c in df.columns[df.columns.duplicated()]}, key=str)
+    if duplicated:
+        raise ValueError("%s has duplicate column(s) %s; every feature must appear once" % (name, duplicated))

@@ -63,7 +63,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
             if step[q, c] < 0:
                 notes[q, c] = NOTE_NO_POINT
                 continue
-            s = _first_new(space, points[q, c], valid[q, c], step[q, c], kept, distinct)
+            s = _first_new(space, points[q, c], valid[q, c], step[q, c], kept, search=distinct)
             if s < 0:
                 twin = _nearest(space, kept, points[q, c, step[q, c]])
                 notes[q, c] = NOTE_DUPLICATE % space.names[batch.components[q, owner[twin]]]
@@ -100,7 +100,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     return Selection(pd.concat([frame, raw], axis=1), failures, shortfalls)
 
 
-def _first_new(space: LatentSpace, points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], search: bool) -> int:
+def _first_new(space: LatentSpace, points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], *, search: bool) -> int:
     """The first valid step from ``start`` on whose point is a new option; without ``search`` only ``start``, and only a
     row equal to a kept one counts as the same (the paper's selection)."""
     for s in range(start, len(valid) if search else start + 1):

@@ -20,3 +20,12 @@ def adult() -> Fitted:
 @pytest.fixture(scope="session")
 def wine() -> Fitted:
     return fitted("wine")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real Dask LocalCluster of 2 worker processes (modern environment, ``distributed`` extra), one per module."""
+    from lapace_plugin import distributed
+
+    with distributed.connect(workers=2) as c:
+        yield c

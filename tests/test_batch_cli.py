@@ -23,12 +23,6 @@ from lapace_plugin.apps import batch, cli
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.connect(workers=2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def files(compas, tmp_path_factory):
     """Training table, classifier file, fitted explainer folder and rows to explain (two of them bad)."""
     folder = tmp_path_factory.mktemp("batch")

@@ -20,12 +20,6 @@ from lapace_plugin import distributed
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.connect(workers=2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
 def rows(compas):
     return compas.X_test.iloc[:600]
 

@@ -178,6 +178,8 @@ def test_duplicate_column_names_are_named(compas):
     doubled = pd.concat([q, q[["age"]]], axis=1)
     with pytest.raises(ValueError, match=r"duplicate column\(s\) \['age'\]"):
         compas.explainer.explain(doubled)
+    with pytest.raises(ValueError, match=r"duplicate column\(s\) \['age'\]"):  # fitting without a schema infers one first
+        Lapace(epochs=1, verbose=False).fit(pd.concat([compas.X_train, compas.X_train[["age"]]], axis=1), compas.model.predict_proba)
 
 
 @pytest.mark.parametrize("name,value,kind", [

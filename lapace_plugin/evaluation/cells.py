@@ -241,7 +241,7 @@ def run_method(setup: Setup, name: str, explainer: Any = None) -> MethodResult:
         retrained=setup.retrained, seed=setup.seed, sigma=INPUT_SIGMA, regenerated=regenerated, shared=setup.shared,
     )
     try:
-        return _evaluate(setup, name, row, run, again, evaluation)
+        return _evaluate(setup, name, row, run, again, e=evaluation)
     except Exception as exc:  # a metric that cannot be computed on this output: reported, never dropped
         row["status"] = "failed in evaluation: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         return MethodResult(row)
@@ -251,7 +251,7 @@ def _query_cap(name: str, config: Any) -> int:
     return config.slow_queries if name in SLOW_METHODS and config.slow_queries else config.n_queries
 
 
-def _evaluate(setup: Setup, name: str, row: Dict[str, Any], run: Run, again: Run, e: metrics.Evaluation) -> MethodResult:
+def _evaluate(setup: Setup, name: str, row: Dict[str, Any], run: Run, again: Run, *, e: metrics.Evaluation) -> MethodResult:
     """The method's row, per-counterfactual and per-query metric frames and its artefact frames."""
     cfs = run.counterfactuals
     ids = pd.Index(metrics.query_ids(cfs))

@@ -69,7 +69,7 @@ def check_claims(results: pd.DataFrame, facts: pd.DataFrame, generative: Optiona
                 out.append(_best(dataset, title, table, method, column))
         for title, method, other, column in VERSUS_CLAIMS:
             if method in table and other in table:
-                out.append(_versus(dataset, title, table, method, other, column))
+                out.append(_versus(dataset, title, table, method=method, other=other, column=column))
         if generative is not None and len(generative):
             gen = generative[generative["dataset"] == dataset]
             if len(gen) and gen["paper_gap"].notna().any():
@@ -131,7 +131,7 @@ def _difference(table: Dict[str, pd.DataFrame], method: str, other: str, column:
     return paired(sign * a, sign * b), ""
 
 
-def _versus(dataset: str, title: str, table: Dict[str, pd.DataFrame], method: str, other: str, column: str) -> Dict[str, Any]:
+def _versus(dataset: str, title: str, table: Dict[str, pd.DataFrame], *, method: str, other: str, column: str) -> Dict[str, Any]:
     ci, missing = _difference(table, method, other, column)
     if ci is None:
         return _row(dataset, title, "not run", Interval(np.nan, np.nan, np.nan, 0), missing)

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
             "lapace-constrained, and the paper's lapace-first-paper and lapace-last-paper) against NNCE, DRCE, RobXCE (this "
             "package's implementations), DiCE's random, genetic and kdtree methods (real dice-ml) and RoCELib's "
             "NNCE, KDTreeNNCE and DiverseRobustCE (real rocelib 0.2.3), on the bundled datasets, the paper's metrics "
-            "and the paper's generative evaluation, repeated over seeds with 95%% intervals."
+            "and the paper's generative evaluation, repeated over seeds with 95% intervals."
         ),
         epilog=(
             "Example: lapace study --datasets adult compas --seeds 0 1 2 --out lapace-study\n"
