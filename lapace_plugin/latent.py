@@ -229,9 +229,12 @@ class LatentSpace:
         filter, :meth:`rare`)."""
         probs = self.predict(raw)
         finite = np.isfinite(probs).all(1)  # a row the classifier cannot score is never a counterfactual
-        valid = finite & (probs.argmax(1) == target) & ~self.rare(points, factuals, exempt)
-        if constraints is not None:
-            valid &= ~constraints.broken(raw_factuals, raw, self.schema)
+        valid = finite & (probs.argmax(1) == target)
+        hit = np.flatnonzero(valid)  # the plausibility filter and the constraints judge only rows of the target class
+        if len(hit):
+            valid[hit] = ~self.rare(points[hit], None if factuals is None else factuals[hit], exempt)
+        if constraints is not None and len(hit):
+            valid[hit] &= ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
         return Points(
             encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=valid,
             repaired=np.zeros(len(points), dtype=bool) if repaired is None else repaired,

@@ -8,13 +8,13 @@ contributes nothing. A query keeps its ``k`` nearest distinct options.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
 
 from .batch import Candidates, QueryBatch
-from .distance import mean_l1
+from .distance import Parts, mean_l1
 from .latent import LatentSpace
 
 SAME_OPTION = 0.01
@@ -47,6 +47,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     valid = candidates.valid & batch.usable[:, :, None]
     step = np.where(valid.any(-1), valid.argmax(-1), -1)
     points = candidates.encoded
+    cont, codes = space.encoder.parts(points)  # every candidate's distance parts, (n, m, s, .), computed once
     query_parts = space.encoder.parts(batch.encoded[:, None, :])
     first = np.take_along_axis(points, np.maximum(step, 0)[:, :, None, None], 2)[:, :, 0]
     distance = mean_l1(space.encoder.parts(first), query_parts)
@@ -56,22 +57,23 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     shortfalls: Dict[Any, str] = {}
     labels = list(batch.raw.index)
     for q in range(n):
-        kept: List[np.ndarray] = []
+        kept: List[Tuple[int, int]] = []  # (path, step) of each kept option
         owner: List[int] = []
         gap: List[float] = []
         for c in np.argsort(distance[q], kind="stable"):
             if step[q, c] < 0:
                 notes[q, c] = NOTE_NO_POINT
                 continue
-            s = _first_new(space, points[q, c], valid[q, c], step[q, c], kept, search=distinct)
+            options = (cont[q][tuple(zip(*kept))], codes[q][tuple(zip(*kept))]) if kept else None
+            s = _first_new((cont[q, c], codes[q, c]), valid[q, c], step[q, c], options, search=distinct)
             if s < 0:
-                twin = _nearest(space, kept, points[q, c, step[q, c]])
+                twin = int(np.argmin(mean_l1(options, (cont[q, c, step[q, c]], codes[q, c, step[q, c]]))))
                 notes[q, c] = NOTE_DUPLICATE % space.names[batch.components[q, owner[twin]]]
                 continue
             step[q, c] = s
-            kept.append(points[q, c, s])
+            kept.append((c, s))
             owner.append(c)
-            gap.append(float(mean_l1(space.encoder.parts(points[q, c, s]), space.encoder.parts(batch.encoded[q]))))
+            gap.append(float(mean_l1((cont[q, c, s], codes[q, c, s]), (query_parts[0][q, 0], query_parts[1][q, 0]))))
         for r, i in enumerate(np.argsort(gap, kind="stable")):
             if r < k:
                 rank[q, owner[i]] = r
@@ -100,22 +102,20 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     return Selection(pd.concat([frame, raw], axis=1), failures, shortfalls)
 
 
-def _first_new(space: LatentSpace, points: np.ndarray, valid: np.ndarray, start: int, kept: List[np.ndarray], *, search: bool) -> int:
+def _first_new(path: Parts, valid: np.ndarray, start: int, kept: Any, *, search: bool) -> int:
     """The first valid step from ``start`` on whose point is a new option; without ``search`` only ``start``, and only a
-    row equal to a kept one counts as the same (the paper's selection)."""
-    for s in range(start, len(valid) if search else start + 1):
-        gap = _gaps(space, kept, points[s]).min() if kept else np.inf
-        if valid[s] and (gap >= SAME_OPTION if search else gap > 0):
-            return s
-    return -1
+    row equal to a kept one counts as the same (the paper's selection).
 
-
-def _gaps(space: LatentSpace, kept: List[np.ndarray], point: np.ndarray) -> np.ndarray:
-    return mean_l1(space.encoder.parts(np.stack(kept)), space.encoder.parts(point[None, :]))
-
-
-def _nearest(space: LatentSpace, kept: List[np.ndarray], point: np.ndarray) -> int:
-    return int(np.argmin(_gaps(space, kept, point)))
+    ``path``: the parts of the path's points, ``(s, .)`` each; ``kept``: the parts of the options kept so far,
+    ``(K, .)`` each, or ``None``.
+    """
+    stop = len(valid) if search else start + 1
+    if kept is None:
+        gap = np.full(stop - start, np.inf)
+    else:
+        gap = mean_l1((path[0][start:stop, None], path[1][start:stop, None]), (kept[0][None], kept[1][None])).min(1)
+    new = valid[start:stop] & (gap >= SAME_OPTION if search else gap > 0)
+    return start + int(new.argmax()) if new.any() else -1
 
 
 def shortfall_reason(notes: np.ndarray, found: int, k: int) -> str:
