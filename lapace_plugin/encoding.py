@@ -220,14 +220,11 @@ class TabularEncoder:
         group = {name: j for j, (name, _) in enumerate(self.groups)}
         gate = {name: g for name, _, g in self.gates}
         cols = []
-        for f in state_features(self.schema):
+        for f in state_features(self.schema, masses=self.typed):
             if f in gate:
                 cols.append(points[:, gate[f]] > 0.5)
             elif f in group:
                 cols.append(codes[:, group[f]])
-            elif f in self.schema.point_mass:  # the paper's encoding has no gate: at the mass only when exactly there
-                j = self.numeric.index(f)
-                cols.append(self.unscale(points[:, : self.n_continuous])[:, j] != self.schema.point_mass[f])
             else:  # a typed ordinal feature's level
                 j = self.numeric.index(f)
                 cols.append(np.round(points[:, j] * self._span[j]))

@@ -130,7 +130,8 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         K, D, L = self.model_.n_components, encoder.width, len(classes)
         expected: Dict[str, Any] = {"model." + k: (tuple(v.shape), "f") for k, v in state.items()}
         expected.update(centroid_points=((K, D), "f"), centroid_proba=((K, L), "f"), centroid_valid=((K,), "b"))
-        support = PairSupport.fit(schema, _empty_frame(schema)) if meta["format"] >= 2 else None
+        masses = self.decoder == "typed"
+        support = PairSupport.fit(schema, _empty_frame(schema), masses) if meta["format"] >= 2 else None
         if support is not None:
             expected.update({k: (v.shape, "i") for k, v in support.to_arrays().items()})
         if "members.points" in arrays:
@@ -140,7 +141,7 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         _check_arrays(arrays, expected)
         self.model_.load_state_dict({k[len("model."):]: torch.as_tensor(arrays[k]) for k in expected if k.startswith("model.")})
         self.model_.eval()
-        self.support_ = PairSupport.from_arrays(schema, {k: arrays[k] for k in expected if k.startswith("support.")})
+        self.support_ = PairSupport.from_arrays(schema, {k: arrays[k] for k in expected if k.startswith("support.")}, masses)
         if any((t < 0).any() for t in self.support_.counts.values()):
             raise ValueError("pair counts must not be negative")
         points = arrays["centroid_points"].astype(np.float32)

@@ -15,19 +15,20 @@ import numpy as np
 import pandas as pd
 
 
-def state_features(schema: Any) -> List[str]:
-    """The features whose values are states: categorical, ordinal and point-mass features, in schema order."""
-    return [f for f in schema.features if f in schema.categorical or f in schema.ordinal or f in schema.point_mass]
+def state_features(schema: Any, masses: bool = True) -> List[str]:
+    """The features whose values are states: categorical, ordinal and (``masses``) point-mass features, in schema
+    order. The paper's decoder has no point-mass head, so its explainer judges categorical and ordinal pairs only."""
+    return [f for f in schema.features if f in schema.categorical or f in schema.ordinal or (masses and f in schema.point_mass)]
 
 
-def states(schema: Any, frame: pd.DataFrame) -> np.ndarray:
-    """State code of every state feature of raw rows, ``(n, len(state_features(schema)))`` int.
+def states(schema: Any, frame: pd.DataFrame, masses: bool = True) -> np.ndarray:
+    """State code of every state feature of raw rows, ``(n, len(state_features(schema, masses)))`` int.
 
     Categorical and ordinal values map to their category position (-1 when unknown); a point-mass feature to 0 at
     the mass and 1 off it.
     """
     cols = []
-    for f in state_features(schema):
+    for f in state_features(schema, masses):
         if f in schema.point_mass:
             cols.append((np.asarray(frame[f].to_numpy(), dtype=float) != schema.point_mass[f]).astype(int))
         else:
@@ -45,25 +46,28 @@ class PairSupport:
         The feature schema (:func:`state_features` picks the features).
     counts
         ``{(i, j): (K_i, K_j) int array}`` for state features ``i < j``, as built by :meth:`fit`.
+    masses
+        Whether point-mass features are states (:func:`state_features`).
     """
 
-    def __init__(self, schema: Any, counts: Mapping[Tuple[int, int], np.ndarray]) -> None:
-        self.schema = schema
-        self.features = state_features(schema)
+    def __init__(self, schema: Any, counts: Mapping[Tuple[int, int], np.ndarray], masses: bool = True) -> None:
+        self.schema, self.masses = schema, masses
+        self.features = state_features(schema, masses)
         self.counts: Dict[Tuple[int, int], np.ndarray] = dict(counts)
 
     @classmethod
-    def fit(cls, schema: Any, frame: pd.DataFrame) -> "PairSupport":
+    def fit(cls, schema: Any, frame: pd.DataFrame, masses: bool = True) -> "PairSupport":
         """Count the state pairs of the raw rows ``frame``."""
-        codes = states(schema, frame)
-        sizes = [2 if f in schema.point_mass else len(schema.categorical.get(f) or schema.ordinal[f]) for f in state_features(schema)]
+        codes = states(schema, frame, masses)
+        sizes = [2 if f in schema.point_mass else len(schema.categorical.get(f) or schema.ordinal[f])
+                 for f in state_features(schema, masses)]
         counts = {}
         for i in range(len(sizes)):
             for j in range(i + 1, len(sizes)):
                 table = np.zeros((sizes[i], sizes[j]), dtype=np.int64)
                 np.add.at(table, (codes[:, i], codes[:, j]), 1)
                 counts[(i, j)] = table
-        return cls(schema, counts)
+        return cls(schema, counts, masses)
 
     def rare(self, codes: np.ndarray, min_count: int = 1, own: Any = None, exempt: Optional[Sequence[str]] = None) -> np.ndarray:
         """Per row of state ``codes`` (:func:`states`), whether it holds a pair of states that fewer than
@@ -89,10 +93,10 @@ class PairSupport:
         return {"support.%d.%d" % key: table for key, table in self.counts.items()}
 
     @classmethod
-    def from_arrays(cls, schema: Any, arrays: Mapping[str, np.ndarray]) -> "PairSupport":
+    def from_arrays(cls, schema: Any, arrays: Mapping[str, np.ndarray], masses: bool = True) -> "PairSupport":
         """Inverse of :meth:`to_arrays`."""
         counts = {}
         for name, table in arrays.items():
             _, i, j = name.split(".")
             counts[(int(i), int(j))] = np.asarray(table, dtype=np.int64)
-        return cls(schema, counts)
+        return cls(schema, counts, masses)

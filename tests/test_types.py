@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lapace_plugin import FeatureSchema, datasets
+from lapace_plugin import FeatureSchema, Lapace, datasets
 from lapace_plugin.encoding import TabularEncoder
 from lapace_plugin.support import PairSupport, states
 
@@ -85,8 +85,24 @@ def test_state_codes_of_encoded_rows_match_those_of_the_raw_rows_they_decode_to(
     enc = TabularEncoder(schema, typed=typed)
     noisy = enc.encode(df) + np.random.RandomState(1).normal(0, 0.05, (len(df), enc.width)).astype(np.float32)
     points = enc.snap(noisy)
-    assert (enc.states(points) == states(schema, enc.decode(points))).all()
-    assert set(np.unique(enc.states(points)[:, 0])) == {0, 1}  # the amount is at its mass in some rows, off in others
+    assert (enc.states(points) == states(schema, enc.decode(points), masses=typed)).all()
+    if typed:  # the amount is a state, at its mass in some rows and off it in others
+        assert set(np.unique(enc.states(points)[:, 0])) == {0, 1}
+    else:  # the paper's decoder has no point-mass head: only categorical and ordinal values are states
+        assert enc.states(points).shape[1] == len(schema.categorical) + len(schema.ordinal)
+
+
+def test_the_papers_decoder_with_default_settings_explains_data_with_point_masses(compas, tmp_path):
+    assert compas.ds.schema.point_mass
+    ex = Lapace(schema=compas.explainer.schema_, decoder="paper", epochs=20, verbose=False)
+    ex.fit(compas.X_train, compas.model.predict_proba, classes=compas.model.classes_)
+    queries = unfavourable(compas, 20)
+    result = ex.explain(queries)
+    assert ex.centroid_validity_ > 0 and result.coverage > 0.5
+    assert not set(ex.support_.features) & set(compas.ds.schema.point_mass)
+    ex.save(str(tmp_path / "paper"))
+    loaded = Lapace.load(str(tmp_path / "paper"), predict_proba=compas.model.predict_proba)
+    pd.testing.assert_frame_equal(loaded.explain(queries).to_frame(), result.to_frame())
 
 
 def _decoded(f, rows):
