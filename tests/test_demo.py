@@ -7,12 +7,13 @@ import os
 import pandas as pd
 import pytest
 
+from lapace_plugin import datasets
 from lapace_plugin.apps import demo
 
 
 def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path, capsys):
     out = str(tmp_path / "german")
-    code = demo.main(["--dataset", "german", "--n-queries", "8", "--epochs", "20", "--out", out, "--show", "2"])
+    code = demo.main(["--dataset", "german", "--n-queries", "8", "--epochs", "20", "--out", out, "--show", "2", "--keep", "purpose"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "to be predicted" in printed and "summary" in printed
@@ -21,6 +22,7 @@ def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path
     # the advice names only changed features: a reverted option changes few
     advice = [line for line in printed.splitlines() if line.strip().startswith("option ")]
     assert advice and all(line.count("->") <= 4 for line in advice)
+    assert "'purpose'" in printed and not [line for line in advice if "purpose " in line]  # --keep: never advised
     for name in ("summary.csv", "summary.json", "counterfactuals_first.csv", "counterfactuals_last.json",
                  "latent_space.png", "feature_changes.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
@@ -41,6 +43,13 @@ def test_demo_help_names_the_revert_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     assert "--no-revert" in text and "--age-limit" in text
+
+
+def test_on_adult_family_status_is_not_advice():
+    ds = datasets.load("adult")
+    kept = demo.demo_constraints(ds.schema, 5.0, demo.NOT_ADVICE["adult"])
+    assert {"marital_status", "relationship", "sex", "race"} <= set(kept.immutable)
+    assert kept.limits["age"] == 5.0
 
 
 def test_no_revert_keeps_every_change(tmp_path):

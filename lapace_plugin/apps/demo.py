@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from ..result import Explanation
 from ..support import states
 from . import plots
 
+NOT_ADVICE = {"adult": ("marital_status", "relationship")}
+"""Features a plan should not ask a person to change, per bundled dataset: "get married" is no advice a lender gives."""
+
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -30,7 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             "point on each latent path; last: the decoded class centroid), print the options of the first few "
             "individuals as advice (changed features only) and a summary, and write CSV, JSON and plots "
             "(latent_space.png, feature_changes.png) to an output folder. By default the dataset's immutable features "
-            "stay as they are, its increase-only features only rise, an age rises by at most --age-limit years, and "
+            "stay as they are, so do the features a lender cannot advise on (--keep; on adult: marital status and "
+            "relationship), its increase-only features only rise, an age rises by at most --age-limit years, and "
             "each 'first' option keeps only the changes it needs (see --no-revert)."
         ),
     )
@@ -44,6 +48,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--age-limit", type=float, default=5.0,
                         help="the largest rise of an increase-only age feature in a plan, in years (default: 5; "
                              "0 keeps the age; a negative value lifts the limit)")
+    parser.add_argument("--keep", nargs="*", default=None, metavar="FEATURE",
+                        help="features no plan changes, besides the dataset's immutable ones (default: %s; none elsewhere; "
+                             "'--keep' alone keeps none)" % "; ".join("%s: %s" % (k, " ".join(v)) for k, v in NOT_ADVICE.items()))
     parser.add_argument("--no-revert", dest="revert", action="store_false",
                         help="keep every change of each 'first' counterfactual (default: changes it does not need, "
                              "for the classifier or for a plausible row, are set back to the individual's values, so "
@@ -52,14 +59,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def demo_constraints(schema: Any, age_limit: float) -> Constraints:
-    """The schema's immutable and monotone features, an increase-only age rising at most ``age_limit`` years."""
+def demo_constraints(schema: Any, age_limit: float, keep: Sequence[str] = ()) -> Constraints:
+    """The schema's immutable and monotone features, the ``keep`` features unchanged, an increase-only age rising at
+    most ``age_limit`` years."""
     increase = {f: None for f, d in schema.monotone.items() if d == "increase"}
     for f in increase:
         if f.startswith("age") and age_limit >= 0:
             increase[f] = age_limit
     decrease = [f for f, d in schema.monotone.items() if d == "decrease"]
-    return Constraints(immutable=schema.immutable, increase=increase, decrease=decrease)
+    return Constraints(immutable=list(dict.fromkeys(list(schema.immutable) + list(keep))), increase=increase, decrease=decrease)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -90,7 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         queries = X_test.iloc[: args.n_queries]
         target = (predicted[: len(queries)] + 1) % explainer.n_classes_
         print("explaining %d test rows, each towards the next class" % len(queries))
-    constraints = None if args.no_constraints else demo_constraints(ds.schema, args.age_limit)
+    keep = NOT_ADVICE.get(args.dataset, ()) if args.keep is None else args.keep
+    constraints = None if args.no_constraints else demo_constraints(ds.schema, args.age_limit, keep)
     print("constraints: %s" % (constraints or "none"))
 
     results: Dict[str, Explanation] = {}
