@@ -169,7 +169,7 @@ class Lapace:
         X = schema.validate(X, name="training data")
         self.schema_ = schema
         self.encoder_ = TabularEncoder(schema, typed=self.decoder == "typed")
-        self.support_ = PairSupport.fit(schema, X, masses=self.decoder == "typed")
+        self.support_ = PairSupport.fit(schema, X, masses=self.encoder_.typed)  # the paper's encoding has no point masses
         self.predict_proba_ = predict_proba
         self.device_ = torch.device(self.device)
         probs = self._predict(X, finite="training data")

@@ -130,7 +130,7 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         K, D, L = self.model_.n_components, encoder.width, len(classes)
         expected: Dict[str, Any] = {"model." + k: (tuple(v.shape), "f") for k, v in state.items()}
         expected.update(centroid_points=((K, D), "f"), centroid_proba=((K, L), "f"), centroid_valid=((K,), "b"))
-        masses = self.decoder == "typed"
+        masses = encoder.typed
         support = PairSupport.fit(schema, _empty_frame(schema), masses) if meta["format"] >= 2 else None
         if support is not None:
             expected.update({k: (v.shape, "i") for k, v in support.to_arrays().items()})

@@ -46,11 +46,12 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     n, m = batch.components.shape
     valid = candidates.valid & batch.usable[:, :, None]
     step = np.where(valid.any(-1), valid.argmax(-1), -1)
-    points = candidates.encoded
-    cont, codes = space.encoder.parts(points)  # every candidate's distance parts, (n, m, s, .), computed once
+    cont, codes = space.encoder.parts(candidates.encoded)  # every candidate's distance parts, (n, m, s, .), computed once
     query_parts = space.encoder.parts(batch.encoded[:, None, :])
-    first = np.take_along_axis(points, np.maximum(step, 0)[:, :, None, None], 2)[:, :, 0]
-    distance = mean_l1(space.encoder.parts(first), query_parts)
+    at_first = np.maximum(step, 0)[:, :, None, None]
+    distance = mean_l1(
+        (np.take_along_axis(cont, at_first, 2)[:, :, 0], np.take_along_axis(codes, at_first, 2)[:, :, 0]), query_parts
+    )
     rank = np.full((n, m), -1)
     notes = np.full((n, m), "", dtype=object)
     failures: Dict[Any, str] = {}

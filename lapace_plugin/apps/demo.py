@@ -17,7 +17,6 @@ from ..evaluation import metrics
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
 from ..result import Explanation
-from ..support import states
 from . import plots
 
 NOT_ADVICE = {"adult": ("marital_status", "relationship")}
@@ -107,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for strategy in ("first", "last"):
         t = time.time()
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert)
-        summary.append(_summarise(res, time.time() - t, model, explainer))
+        summary.append(_summarise(res, time.time() - t, model, explainer.schema_, X_train))
         results[strategy] = res
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
         with open(os.path.join(out, "counterfactuals_%s.json" % strategy), "w") as fh:
@@ -132,9 +131,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _summarise(res: Explanation, seconds: float, model: Any, explainer: Lapace) -> Dict[str, Any]:
+def _summarise(res: Explanation, seconds: float, model: Any, schema: Any, X_train: pd.DataFrame) -> Dict[str, Any]:
     """One summary row: coverage, validity, closeness, features changed, unseen pairs, violations, time."""
-    schema, cf, factuals = explainer.schema_, res.counterfactuals, res.queries
+    cf, factuals = res.counterfactuals, res.queries
     targets = pd.Series(res.target_class, index=factuals.index)
     found = len(cf) > 0
     return {
@@ -146,7 +145,7 @@ def _summarise(res: Explanation, seconds: float, model: Any, explainer: Lapace) 
         "proximity_l1": metrics.proximity_l1(schema, factuals, cf) if found else float("nan"),
         "features_changed": metrics.features_changed(schema, factuals, cf) if found else float("nan"),
         # pairs of values (categories, zero / non-zero amounts) that no training row holds together
-        "unseen_pairs": float(explainer.support_.rare(states(schema, cf), 1).mean()) if found else float("nan"),
+        "unseen_pairs": metrics.support_violations(schema, factuals, cf, X_train) if found else float("nan"),
         "constraint_violations": metrics.constraint_violations(schema, factuals, cf, res.meta["constraints"] or "schema") if found else 0,
         "seconds_per_query": seconds / max(1, res.n_queries),
     }
