@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only outside the CARL
 
 from lapace_plugin import FeatureSchema, Lapace
 from lapace_plugin import params as lapace_params
+from lapace_plugin.rules import round_to_precision
 from lapace_plugin.strategies import STRATEGIES
 
 from .carla_data import TabularData, raw_training_frame
@@ -119,7 +120,6 @@ class LapaceCarla(RecourseMethod):
         if decrease:
             self.constraints_["decrease"] = decrease
         self._raw_dtypes = {c: raw_train[c].dtype for c in self._features_raw}
-        self._integer = set(self.schema_.integer)
 
         if explainer is not None:
             # reuse a fit (e.g. run "first" and "last" on one L-GMVAE); training hyperparameters are ignored
@@ -175,10 +175,7 @@ class LapaceCarla(RecourseMethod):
         raw = raw[self._features_raw].copy()
         for col in self._continuous:
             lo, hi = self.schema_.ranges[col]
-            vals = raw[col].astype(float).clip(lo, hi)
-            if col in self._integer:
-                vals = vals.round()
-            raw[col] = vals.astype(self._raw_dtypes[col])
+            raw[col] = round_to_precision(raw[col].astype(float).clip(lo, hi), self.schema_, col, dtype=self._raw_dtypes[col])
         for col in self._categorical:
             raw[col] = raw[col].astype(self._raw_dtypes[col])
         return raw

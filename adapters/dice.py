@@ -493,9 +493,7 @@ class LapaceDice(ExplainerBase):
         """LAPACE's counterfactuals in DiCE's format, the query position of each, and its target probability."""
         cf = result.counterfactuals
         qpos = cf.index.get_level_values("query").to_numpy().astype(int)
-        chosen = result.to_frame()
-        chosen = chosen[chosen["rank"] >= 0].set_index(["query", "rank"])["probability"]
-        target_proba = np.array(chosen.reindex(cf.index).to_numpy(dtype=float))  # writable copy
+        target_proba = np.array(result.counterfactuals_with_paths()["probability"].to_numpy(dtype=float))  # writable copy
         out = cf[self._features].reset_index(drop=True)
         for f in self._categorical:
             out[f] = pd.Series([self._from_explainer_cats[f].get(v, str(v)) for v in out[f]], dtype=object)

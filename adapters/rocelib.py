@@ -32,7 +32,8 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Type
 import numpy as np
 import pandas as pd
 
-from ..distance import embed, span
+from ..distance import embed, embedded_mean_l1, span
+from ..rules import round_to_precision
 from ..schema import FeatureSchema
 
 INSTALL_HINT = (
@@ -98,10 +99,7 @@ class Encoding:
             raise ValueError("encoded rows have %d columns; expected %d (%s)" % (values.shape[1], len(self.columns), self.columns))
         schema, out, at = self.schema, {}, 0
         for f in schema.continuous:
-            v = float(schema.ranges[f][0]) + values[:, at] * span(schema, f)
-            if f in schema.integer:
-                v = np.round(v)
-            out[f] = v
+            out[f] = round_to_precision(float(schema.ranges[f][0]) + values[:, at] * span(schema, f), schema, f)
             at += 1
         for f, cats in schema.ordinal.items():
             level = np.clip(np.round(values[:, at] * max(len(cats) - 1, 1)), 0, len(cats) - 1).astype(int)
@@ -126,9 +124,7 @@ class Encoding:
 
         Each argument holds one row's values in any shape (RoCELib passes column frames).
         """
-        diff = np.abs(np.asarray(x, dtype=float).ravel() - np.asarray(c, dtype=float).ravel())
-        n = len(self.schema.continuous) + len(self.schema.ordinal)
-        return float((diff[:n].sum() + 0.5 * diff[n:].sum()) / len(self.schema.features))
+        return embedded_mean_l1(self.schema, np.asarray(x, dtype=float).ravel(), np.asarray(c, dtype=float).ravel())
 
 
 class RawModel(TrainedModel):

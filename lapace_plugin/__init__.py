@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from . import datasets
 from .constraints import Constraints
-from .explainer import Lapace, NotFittedError
+from .errors import InvalidParameterError, NotFittedError
+from .explainer import Lapace
 from .result import Explanation
 from .schema import FeatureSchema
 
 __version__ = "0.1.0"
 
-__all__ = ["Constraints", "Explanation", "FeatureSchema", "Lapace", "NotFittedError", "datasets", "__version__"]
+__all__ = ["Constraints", "Explanation", "FeatureSchema", "InvalidParameterError", "Lapace", "NotFittedError", "datasets", "__version__"]

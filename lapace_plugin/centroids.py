@@ -6,6 +6,8 @@ from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from .rules import assigned_to
+
 # latent points -> (snapped encoded rows (N, D), probabilities (N, L), plausible (N,): no rare pair of states)
 DecodeAndClassify = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -52,7 +54,7 @@ def settle_centroids(
     mu = latents.copy()
     points, proba, plausible = decode_and_classify(mu)
     owner = np.arange(len(mu)) // m
-    valid = (proba.argmax(1) == owner) & plausible
+    valid = assigned_to(proba, owner) & plausible
     initial = float(valid.mean())
     moved: List[int] = []
     for label in range(len(mu) // m):
@@ -99,7 +101,7 @@ def _nearest_valid_distinct(
     segment = (1 - ts) * mu_k + ts * pool.mean(0)
     candidates = np.concatenate([segment, nearest]).astype(np.float32)
     points, proba, plausible = decode_and_classify(candidates)
-    ok = (proba.argmax(1) == label) & plausible & np.array([not contains(accepted, p) for p in points])
+    ok = assigned_to(proba, label) & plausible & np.array([not contains(accepted, p) for p in points])
     if not ok.any():
         return None
     dist = ((candidates - mu_k) ** 2).sum(1)

@@ -11,13 +11,11 @@ import torch
 
 from .distance import span
 from .encoding import TabularEncoder
+from .rules import CHANGE_TOL
 from .schema import FeatureSchema
 
 KINDS = ("immutable", "increase", "decrease", "range", "category")
 """Kinds of constraint, the columns of :meth:`Constraints.violations_by_kind`."""
-
-CHANGE_TOL = 1e-6
-"""Share of a numeric feature's range within which a value counts as unchanged (or inside a bound)."""
 
 
 class Constraints:

@@ -95,6 +95,14 @@ def pairwise(a: Parts, b: Parts, norm: int = 1) -> np.ndarray:
     return out if norm == 1 else np.sqrt(out)
 
 
+def embedded_mean_l1(schema: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The ``(1/d)``-L1 distance (:func:`mean_l1`) between rows of :func:`embed`'s space, ``(...,)``: numeric and
+    ordinal columns in scaled units, half the L1 over each category's one-hot block (1 per changed category)."""
+    diff = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    n = len(schema.continuous) + len(getattr(schema, "ordinal", {}))
+    return (diff[..., :n].sum(-1) + 0.5 * diff[..., n:].sum(-1)) / len(schema.features)
+
+
 def embed(schema: Any, frame: pd.DataFrame) -> np.ndarray:
     """Rows as points of one Euclidean space: scaled numeric features then a one-hot block per categorical feature.
 

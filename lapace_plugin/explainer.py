@@ -18,11 +18,13 @@ from .batch import QueryBatch
 from .centroids import settle_centroids
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
+from .errors import InvalidParameterError, NotFittedError
 from .latent import Centroids, LatentSpace, Members
 from .lgmvae import LGMVAE, train_lgmvae
 from .paths import PATH_KINDS, path_frame
 from .refine import Revert
 from .result import Explanation
+from .rules import assigned_to, check_unique_index
 from .schema import FeatureSchema
 from .selection import select
 from .strategies import STRATEGIES
@@ -34,10 +36,6 @@ PredictProba = Callable[[pd.DataFrame], Any]
 
 RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "valid", "probability", "repaired", "reverted", "rank", "note")
 """Columns of ``Explanation.to_frame()`` and ``paths`` beside the features: no feature may take these names."""
-
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when an unfitted ``Lapace`` is used."""
 
 
 class CallSettings(NamedTuple):
@@ -57,7 +55,7 @@ class CallSettings(NamedTuple):
         """Queries per chunk, so that a chunk's path grid (queries x m paths x steps) stays within ``max_points``."""
         per_query = m * (self.n_steps + 1)
         if per_query > self.max_points:
-            raise ValueError(
+            raise InvalidParameterError(
                 "one query's path grid has %d points (components_per_class=%d x (n_steps=%d + 1)), more than "
                 "max_points=%d: raise max_points or lower n_steps" % (per_query, m, self.n_steps, self.max_points)
             )
@@ -157,7 +155,7 @@ class Lapace:
             Labels of the probability columns (e.g. ``model.classes_``); default ``0..L-1``.
         """
         if not callable(predict_proba):
-            raise TypeError("predict_proba must be a callable DataFrame -> (n, n_classes) probabilities")
+            raise InvalidParameterError("predict_proba must be a callable DataFrame -> (n, n_classes) probabilities")
         parameters.check_params(self.get_params())
         start = time.time()
         schema = self.schema if self.schema is not None else FeatureSchema.infer(X)
@@ -342,6 +340,7 @@ class Lapace:
                 [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
             ),
             restore_dtypes=self.encoder_.restore_dtypes,
+            schema=self.schema_,
             meta=dict(settings.meta(), constraints=None if batch.constraints is None else batch.constraints.to_dict()),
         )
 
@@ -356,11 +355,7 @@ class Lapace:
     def _query_batch(self, X: pd.DataFrame, target_class: Any, constraints: Any) -> QueryBatch:
         """Validate and encode the queries, resolve their targets and the call's constraints."""
         X = self.schema_.validate(X)
-        if isinstance(X.index, pd.MultiIndex):
-            raise ValueError("the queries' index is a MultiIndex; its labels identify queries in the results: reset_index() first")
-        if not X.index.is_unique:
-            repeated = sorted({v for v in X.index[X.index.duplicated()]}, key=str)[:10]
-            raise ValueError("the queries' index repeats label(s) %s; its labels identify queries in the results" % repeated)
+        check_unique_index(X.index, "queries")
         cons = Constraints.coerce(constraints, self.schema_)
         predicted = self._predict(X, finite="the queries").argmax(1)
         target = resolve_targets(target_class, predicted, self.classes_, X.index)
@@ -413,7 +408,7 @@ class Lapace:
             z = (mu[c] + rng.standard_normal((len(c), mu.shape[1])) * scale[c]).astype(np.float32)
             points, proba, plausible = space.decode_and_classify(z)
             drawn += len(z)
-            kept.append(points[(proba.argmax(1) == target) & plausible] if valid_only else points)
+            kept.append(points[assigned_to(proba, target) & plausible] if valid_only else points)
             if sum(len(k) for k in kept) >= n:
                 return self.encoder_.decode(np.concatenate(kept)[:n])
         got = sum(len(k) for k in kept)

@@ -17,6 +17,7 @@ from .batch import Points
 from .constraints import Constraints, EncodedConstraints
 from .encoding import TabularEncoder
 from .lgmvae import LGMVAE
+from .rules import assigned_to
 from .support import PairSupport
 
 DECODE_CHUNK = 65536
@@ -228,8 +229,7 @@ class LatentSpace:
         """Like :meth:`judge` for raw rows already built (``factuals``: encoded, and ``exempt``, for the plausibility
         filter, :meth:`rare`)."""
         probs = self.predict(raw)
-        finite = np.isfinite(probs).all(1)  # a row the classifier cannot score is never a counterfactual
-        valid = finite & (probs.argmax(1) == target)
+        valid = assigned_to(probs, target)  # a row the classifier cannot score is never a counterfactual
         hit = np.flatnonzero(valid)  # the plausibility filter and the constraints judge only rows of the target class
         if len(hit):
             valid[hit] = ~self.rare(points[hit], None if factuals is None else factuals[hit], exempt)

@@ -14,6 +14,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .errors import InvalidParameterError
 from .paths import PATH_KINDS
 from .registry import Registry
 from .schema import FeatureSchema
@@ -35,10 +36,10 @@ class Integer(Rule):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise TypeError("%s must be an integer, got %r (%s)" % (name, value, type(value).__name__))
+            raise InvalidParameterError("%s must be an integer, got %r (%s)" % (name, value, type(value).__name__))
         if value < self.low or (self.high is not None and value > self.high):
             bounds = "at least %d" % self.low if self.high is None else "between %d and %d" % (self.low, self.high)
-            raise ValueError("%s must be %s, got %r" % (name, bounds, value))
+            raise InvalidParameterError("%s must be %s, got %r" % (name, bounds, value))
         return int(value)
 
 
@@ -50,12 +51,12 @@ class Real(Rule):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError("%s must be a number, got %r (%s)" % (name, value, type(value).__name__))
+            raise InvalidParameterError("%s must be a number, got %r (%s)" % (name, value, type(value).__name__))
         v = float(value)
         low_ok = v > self.low if self.low_open else v >= self.low
         high_ok = v < self.high if self.high_open else v <= self.high
         if not (math.isfinite(v) and low_ok and high_ok):
-            raise ValueError(
+            raise InvalidParameterError(
                 "%s must be in %s%g, %g%s, got %r"
                 % (name, "(" if self.low_open else "[", self.low, self.high, ")" if self.high_open else "]", value)
             )
@@ -77,7 +78,7 @@ class Flag(Rule):
 
     def check(self, name: str, value: Any) -> Any:
         if not isinstance(value, (bool, np.bool_)):
-            raise ValueError("%s must be True or False, got %r" % (name, value))
+            raise InvalidParameterError("%s must be True or False, got %r" % (name, value))
         return bool(value)
 
 
@@ -99,7 +100,7 @@ class Widths(Rule):
 
     def check(self, name: str, value: Any) -> Any:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not 1 <= len(value) <= self.max_layers:
-            raise ValueError("%s must be a sequence of 1 to %d layer widths, got %r" % (name, self.max_layers, value))
+            raise InvalidParameterError("%s must be a sequence of 1 to %d layer widths, got %r" % (name, self.max_layers, value))
         for v in value:
             self.width.check(name + " width", v)
         return value
@@ -110,7 +111,7 @@ class Schema(Rule):
 
     def check(self, name: str, value: Any) -> Any:
         if value is not None and not isinstance(value, FeatureSchema):
-            raise TypeError("%s must be a FeatureSchema or None, got %s" % (name, type(value).__name__))
+            raise InvalidParameterError("%s must be a FeatureSchema or None, got %s" % (name, type(value).__name__))
         return value
 
 
@@ -123,7 +124,7 @@ class Device(Rule):
         try:
             torch.device(value)
         except (RuntimeError, TypeError, ValueError) as exc:
-            raise ValueError("%s must be a torch device such as 'cpu' or 'cuda', got %r (%s)" % (name, value, exc)) from None
+            raise InvalidParameterError("%s must be a torch device such as 'cpu' or 'cuda', got %r (%s)" % (name, value, exc)) from None
         return value
 
 
@@ -193,7 +194,7 @@ def check_params(values: Dict[str, Any]) -> Dict[str, Any]:
     """Check every value of ``values`` against its rule; returns the checked values (errors name the parameter)."""
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
-        raise TypeError("unknown Lapace parameter(s) %s; parameters: %s" % (unknown, ", ".join(PARAMETERS)))
+        raise InvalidParameterError("unknown Lapace parameter(s) %s; parameters: %s" % (unknown, ", ".join(PARAMETERS)))
     return {name: PARAMETERS[name].rule.check(name, value) for name, value in values.items()}
 
 

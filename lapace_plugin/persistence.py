@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, Optional, Union
 import numpy as np
 import torch
 
+from .rules import assigned_to
+
 MODEL_FILE = "weights.npz"
 META_FILE = "lapace.json"
 FORMAT = 2
@@ -223,7 +225,7 @@ def _verify_centroids(explainer: Any) -> None:
     their class (and that are plausible), warning about any that the saved file called valid."""
     space = explainer._space(settled=False)
     proba = explainer._predict(explainer.centroids_.reset_index(drop=True))
-    valid = np.isfinite(proba).all(1) & (proba.argmax(1) == explainer.centroid_class_) & ~space.rare(explainer.centroid_points_)
+    valid = assigned_to(proba, explainer.centroid_class_) & ~space.rare(explainer.centroid_points_)
     lost = [space.names[k] for k in np.flatnonzero(explainer.centroid_valid_ & ~valid)]
     if lost:
         warnings.warn(

@@ -16,6 +16,7 @@ from .batch import Candidates, QueryBatch
 from .latent import LatentSpace
 from .registry import Registry
 from .revert import revert_greedy
+from .rules import assigned_to
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
@@ -148,7 +149,7 @@ def is_valid(proba: np.ndarray, targets: np.ndarray, threshold: float) -> np.nda
     if len(proba) == 0:
         return np.zeros(0, dtype=bool)
     own = proba[np.arange(len(proba)), targets]
-    return (proba.argmax(axis=1) == targets) & (own >= threshold)
+    return assigned_to(proba, targets) & (own >= threshold)
 
 
 REFINERS = Registry("refiner", ("revert", Revert), ("posthoc", PosthocSparsity))

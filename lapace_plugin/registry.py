@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterator, Tuple
 
+from .errors import InvalidParameterError
+
 
 class Registry:
     """An ordered mapping from names to builders, for one kind of building block.
@@ -26,9 +28,9 @@ class Registry:
         self._entries: Dict[str, Callable[..., Any]] = dict(entries)
 
     def check(self, name: Any) -> str:
-        """``name`` if it is registered, else ``ValueError`` listing the choices."""
+        """``name`` if it is registered, else ``InvalidParameterError`` listing the choices."""
         if not isinstance(name, str) or name not in self._entries:
-            raise ValueError("%s must be one of %s, got %r" % (self.kind, ", ".join(repr(n) for n in self._entries), name))
+            raise InvalidParameterError("%s must be one of %s, got %r" % (self.kind, ", ".join(repr(n) for n in self._entries), name))
         return name
 
     def build(self, name: Any, **settings: Any) -> Any:

@@ -28,6 +28,8 @@ class Explanation:
         ended on an option another path gave").
     strategy, n_repaired
         The selection strategy, and how many selected candidates needed constraint repair.
+    schema
+        The explainer's :class:`~lapace_plugin.schema.FeatureSchema` (``None`` when not given).
     meta
         The settings the explanation was made with (strategy, number of counterfactuals, path resolution, path
         kind, search, reversion, constraints), as alibi's ``Explanation.meta``.
@@ -46,7 +48,9 @@ class Explanation:
         restore_dtypes: Callable[[pd.DataFrame], pd.DataFrame],
         meta: Optional[Dict[str, Any]] = None,
         shortfalls: Optional[Dict[Any, str]] = None,
+        schema: Any = None,
     ) -> None:
+        self.schema = schema
         self.queries = queries
         self.predicted_class = predicted_class
         self.target_class = target_class
@@ -71,6 +75,15 @@ class Explanation:
         point's features (NaN when the path found no valid point). ``reverted`` counts the features ``revert=True``
         set back to the query's values."""
         return self._selections.drop(columns=["order"]).reset_index(drop=True)
+
+    def counterfactuals_with_paths(self) -> pd.DataFrame:
+        """One row per counterfactual, in ``counterfactuals``' order: ``query, rank``, the features (the caller's
+        dtypes) and the other :meth:`to_frame` columns of the path that gave it (``component, tau, probability``...)."""
+        counterfactuals = self.counterfactuals.reset_index()
+        frame = self.to_frame()
+        chosen = frame[frame["rank"] >= 0].drop(columns=list(self.counterfactuals.columns))
+        chosen = chosen.astype({"query": counterfactuals["query"].dtype, "rank": counterfactuals["rank"].dtype})
+        return counterfactuals.merge(chosen, on=["query", "rank"], how="left", validate="one_to_one").reset_index(drop=True)
 
     @property
     def paths(self) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from ..evaluation import metrics
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
 from ..result import Explanation
+from ..rules import changed
 from . import plots
 
 NOT_ADVICE = {"adult": ("marital_status", "relationship")}
@@ -159,23 +160,18 @@ def describe_recourse(res: Explanation, label: Any, target_name: str, classes: A
         return head + ": no counterfactual (%s)" % res.failures[label]
     query = res.queries.loc[label]
     cfs = res.for_query(label)
-    chosen = res.to_frame()
-    proba = chosen[(chosen["query"] == label) & (chosen["rank"] >= 0)].set_index("rank")["probability"]
+    chosen = res.counterfactuals_with_paths()
+    proba = chosen[chosen["query"] == label].set_index("rank")["probability"]
     lines = [head + "; to be predicted %s=%s:" % (target_name, classes[res.target_class[i]])]
-    for rank, row in cfs.iloc[:options].iterrows():
-        changes = ["%s %s -> %s" % (name, _fmt(query[name]), _fmt(row[name])) for name in res.queries.columns if _differs(query[name], row[name])]
+    moved = changed(res.schema, pd.DataFrame([query] * len(cfs), columns=cfs.columns), cfs)
+    for i, (rank, row) in enumerate(cfs.iloc[:options].iterrows()):
+        changes = ["%s %s -> %s" % (name, _fmt(query[name]), _fmt(row[name])) for name, hit in zip(res.schema.features, moved[i]) if hit]
         lines.append("  option %d (probability %.2f): %s" % (rank + 1, proba.get(rank, np.nan), "; ".join(changes) or "no change"))
     if len(cfs) > options:
         lines.append("  (%d more option%s in the CSV)" % (len(cfs) - options, "" if len(cfs) - options == 1 else "s"))
     if label in res.shortfalls:
         lines.append("  (%s)" % res.shortfalls[label])
     return "\n".join(lines)
-
-
-def _differs(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float, np.number)) and not isinstance(a, bool):
-        return abs(float(a) - float(b)) > 1e-9
-    return a != b
 
 
 def _fmt(v: Any) -> str:

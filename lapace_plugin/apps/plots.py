@@ -7,9 +7,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from ..distance import feature_distances
 from ..explainer import Lapace
 from ..result import Explanation
+from ..rules import changed
 
 
 def figure(width: float, height: float) -> tuple:
@@ -76,8 +76,7 @@ def feature_changes(explainer: Lapace, results: dict, path: str, title: Optional
         if len(cf) == 0:
             continue
         factual = res.queries.loc[cf.index.get_level_values("query")]
-        changed = (feature_distances(schema, factual, cf) > 1e-6).mean(0)
-        ax.barh(y + i * width, changed, height=width, label=name)
+        ax.barh(y + i * width, changed(schema, factual, cf).mean(0), height=width, label=name)
     ax.set_yticks(y + width * (len(results) - 1) / 2)
     ax.set_yticklabels(schema.features)
     ax.invert_yaxis()

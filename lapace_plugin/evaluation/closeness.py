@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..constraints import CHANGE_TOL
 from ..distance import feature_distances, pairwise, parts
+from ..rules import changed as changed_features
 from .frames import feature_frame, groups, matched_factuals, nan_mean, query_ids
 
 
@@ -44,7 +44,8 @@ def proximity_l2(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFr
 
 def changed(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> np.ndarray:
     """``(n_counterfactuals, d)``: which features each counterfactual changes (by more than ``CHANGE_TOL``)."""
-    return _distances_to_factuals(schema, factuals, counterfactuals) > CHANGE_TOL
+    facts = matched_factuals(factuals, counterfactuals)
+    return changed_features(schema, feature_frame(facts, schema), feature_frame(counterfactuals, schema))
 
 
 def sparsity(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:

@@ -12,6 +12,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from ..rules import check_unique_index
+from ..targets import resolve_targets
+
 QUERY = "query"
 """Name of the column or index level that links a counterfactual to its factual."""
 
@@ -43,8 +46,7 @@ def feature_frame(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
 
 def positions(index: pd.Index, ids: np.ndarray, what: str) -> np.ndarray:
     """Positions of ``ids`` in a unique ``index``; raises naming the ids that are absent."""
-    if not index.is_unique:
-        raise ValueError("the %s index must be unique (it holds the query ids)" % what)
+    check_unique_index(index, what)
     pos = index.get_indexer(pd.Index(ids))
     if (pos < 0).any():
         unknown = sorted({repr(v) for v in np.asarray(ids, dtype=object)[pos < 0]})
@@ -58,30 +60,20 @@ def matched_factuals(factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> p
 
 
 def targets_per_row(target_class: TargetClass, ids: np.ndarray, factuals: Optional[pd.DataFrame] = None) -> np.ndarray:
-    """Target class index for each counterfactual row.
+    """Target class index for each counterfactual row (resolved by :func:`lapace_plugin.targets.resolve_targets`).
 
     ``target_class`` is one class index for every query; a dict or Series keyed by query id; or a sequence with one
     entry per factual row (``factuals`` then gives the query ids, in order).
     """
-    if target_class is None:
-        raise ValueError("target_class is required: a class index, or one per query")
-    if np.ndim(target_class) == 0 and not isinstance(target_class, Mapping):
-        return np.full(len(ids), int(target_class), dtype=int)
-    if isinstance(target_class, pd.Series):
-        series = target_class
-    elif isinstance(target_class, Mapping):
-        series = pd.Series(list(target_class.values()), index=list(target_class.keys()))
-    else:
-        if factuals is None:
-            raise ValueError(
-                "a per-query target_class sequence needs `factuals` (one entry per factual row, in "
-                "order); or pass a dict / Series keyed by query id"
-            )
-        values = np.asarray(target_class)
-        if len(values) != len(factuals):
-            raise ValueError("target_class has %d entries but there are %d factuals" % (len(values), len(factuals)))
-        series = pd.Series(values, index=factuals.index)
-    return np.asarray(series.to_numpy()[positions(series.index, ids, "target_class keys")], dtype=int)
+    keyed = isinstance(target_class, (Mapping, pd.Series))
+    if not keyed and np.ndim(target_class) > 0 and factuals is None:
+        raise ValueError(
+            "a per-query target_class sequence needs `factuals` (one entry per factual row, in "
+            "order); or pass a dict / Series keyed by query id"
+        )
+    index = pd.Index(pd.unique(ids)) if keyed or factuals is None else factuals.index
+    per_query = resolve_targets(target_class, index=index)
+    return per_query[positions(index, ids, "target_class keys")]
 
 
 def probabilities(predict_proba: Any, frame: pd.DataFrame) -> np.ndarray:

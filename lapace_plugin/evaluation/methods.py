@@ -23,6 +23,7 @@ from typing import Any, Dict, NamedTuple, Optional
 import numpy as np
 import pandas as pd
 
+from ..rules import round_to_precision
 from .baselines import BASELINES
 
 DICE_METHODS = ("dice-random", "dice-genetic", "dice-kdtree")
@@ -130,8 +131,7 @@ class LapaceMethod(Method):
 
     def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
         res = self.explainer.explain(queries, target_class=targets, n_counterfactuals=self.k, **self.settings)
-        frame = res.to_frame()
-        chosen = frame[frame["rank"] >= 0]
+        chosen = res.counterfactuals_with_paths()
         meta = chosen[["query", "rank"] + [c for c in META_COLUMNS if c in chosen.columns]].set_index(["query", "rank"])
         return Explained(res.counterfactuals, dict(res.failures), meta)
 
@@ -193,7 +193,7 @@ class DiceMethod(Method):
                 out[f] = pd.Series(values).astype(str).to_numpy()
             else:
                 num = pd.to_numeric(pd.Series(values)).to_numpy(dtype=float)
-                out[f] = np.round(num).astype(self.data.X_train[f].dtype) if f in schema.integer else num
+                out[f] = round_to_precision(num, schema, f, dtype=self.data.X_train[f].dtype)
         return out
 
 

@@ -16,8 +16,9 @@ from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constraints import CHANGE_TOL, KINDS
+from ..constraints import KINDS
 from ..distance import feature_distances, pairwise, parts
+from ..rules import CHANGE_TOL
 from .closeness import (
     changed,
     diversity,

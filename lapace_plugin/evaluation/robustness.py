@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..distance import pairwise, parts, span
+from ..rules import round_to_precision
 from .frames import TargetClass, feature_frame, groups, predicted_class, query_ids, targets_per_row
 
 Generate = Callable[[pd.DataFrame], pd.DataFrame]
@@ -30,12 +31,7 @@ def perturb_factuals(schema: Any, factuals: pd.DataFrame, sigma: float = 0.1, ra
     for j, f in enumerate(mutable):
         lo, width = float(schema.ranges[f][0]), span(schema, f)
         scaled = np.clip((np.asarray(factuals[f].to_numpy(), dtype=float) - lo) / width + noise[:, j], 0.0, 1.0)
-        values = lo + scaled * width
-        if f in schema.integer:
-            values = np.round(values)
-        if pd.api.types.is_integer_dtype(factuals[f].dtype):
-            values = np.round(values).astype(factuals[f].dtype)
-        out[f] = values
+        out[f] = round_to_precision(lo + scaled * width, schema, f, dtype=factuals[f].dtype)
     return out
 
 
