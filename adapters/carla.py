@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only outside the CARL
 
 from lapace_plugin import FeatureSchema, Lapace
 from lapace_plugin import params as lapace_params
+from lapace_plugin.errors import InvalidParameterError
 from lapace_plugin.rules import round_to_precision
 from lapace_plugin.strategies import STRATEGIES
 
@@ -79,8 +80,9 @@ class LapaceCarla(RecourseMethod):
           it, default ``False``: CARLA's ``Data`` declares only immutables, and the harness's
           Constraint_Violation counts only those.
 
-        ``path``, ``search`` and ``revert`` (see :class:`lapace_plugin.Lapace`) apply to every call of
-        ``get_counterfactuals``; ``revert=True`` leaves nothing for CARLA's Redundancy metric to count.
+        The per-call parameters of :class:`lapace_plugin.Lapace` (``n_steps``, ``path``, ``search``, ``revert``,
+        ``max_points``, ``min_pair_count``, ``distinct``: :func:`lapace_plugin.params.per_call_names`) apply to every
+        call of ``get_counterfactuals``; ``revert=True`` leaves nothing for CARLA's Redundancy metric to count.
     explainer
         Optional already fitted :class:`lapace_plugin.Lapace` for the same data and model (e.g.
         ``other.lapace_`` of a ``LapaceCarla`` with another strategy); it is used as is and the
@@ -146,7 +148,7 @@ class LapaceCarla(RecourseMethod):
         given = dict(hyperparams or {})
         unknown = sorted(k for k in given if k not in cls._DEFAULT_HYPERPARAMS)
         if unknown:
-            raise ValueError(
+            raise InvalidParameterError(
                 "unknown LapaceCarla hyperparameter(s) %s; allowed keys: %s" % (unknown, sorted(cls._DEFAULT_HYPERPARAMS))
             )
         params = dict(cls._DEFAULT_HYPERPARAMS)
@@ -207,11 +209,9 @@ class LapaceCarla(RecourseMethod):
             raw,
             target_class=target,
             strategy=self.hyperparams["strategy"],
-            path=self.hyperparams["path"],
-            search=self.hyperparams["search"],
-            revert=self.hyperparams["revert"],
             n_counterfactuals=1,
             constraints=self.constraints_,
+            **{name: self.hyperparams[name] for name in lapace_params.per_call_names()},
         )
         self.last_explanation_ = explanation
         cfs = explanation.counterfactuals

@@ -65,6 +65,8 @@ import numpy as np
 import pandas as pd
 
 from lapace_plugin import Constraints, FeatureSchema, Lapace
+from lapace_plugin.errors import InvalidParameterError
+from lapace_plugin.params import per_call_names
 from lapace_plugin.refine import PosthocSparsity
 from lapace_plugin.strategies import STRATEGIES
 
@@ -272,8 +274,9 @@ class LapaceDice(ExplainerBase):
         """Counterfactuals for every query, from one batched LAPACE call.
 
         Parameters are DiCE's (see the module docstring for how each is translated), plus ``strategy``
-        (``"first"``/``"last"``, default the one given at construction), ``n_steps`` (path grid size),
-        ``path``, ``search`` and ``revert`` (see :class:`lapace_plugin.Lapace`; default the explainer's) and
+        (``"first"``/``"last"``, default the one given at construction), every per-call parameter of
+        :class:`lapace_plugin.Lapace` (:func:`lapace_plugin.params.per_call_names`: ``n_steps``, ``path``, ``search``,
+        ``revert``, ``max_points``, ``min_pair_count``, ``distinct``...; default the explainer's) and
         ``limit_steps_ls`` (DiCE's cap on post-hoc sparsity steps, default 10000).
 
         Returns
@@ -283,14 +286,13 @@ class LapaceDice(ExplainerBase):
             ``final_cfs_df`` ``None`` and DiCE's "No Counterfactuals found" message is printed.
         """
         strategy = _check_strategy(kwargs.pop("strategy", self.strategy))
-        n_steps = kwargs.pop("n_steps", None)
-        path, search, revert = kwargs.pop("path", None), kwargs.pop("search", None), kwargs.pop("revert", None)
+        overrides = {name: kwargs.pop(name) for name in per_call_names() if name in kwargs}
         limit_steps_ls = int(kwargs.pop("limit_steps_ls", 10000))
         unknown = sorted(set(kwargs) - IGNORED_DICE_KEYWORDS)
         if unknown:
-            raise TypeError(
+            raise InvalidParameterError(
                 "generate_counterfactuals() got unexpected keyword argument(s) %s; LAPACE accepts DiCE's arguments, "
-                "strategy, n_steps, path, search, revert and limit_steps_ls" % unknown
+                "strategy, %s and limit_steps_ls" % (unknown, ", ".join(per_call_names()))
             )
         self._validate_counterfactual_configuration(
             query_instances=query_instances,
@@ -322,10 +324,7 @@ class LapaceDice(ExplainerBase):
             strategy=strategy,
             n_counterfactuals=None,  # every path; total_CFs are chosen after the DiCE checks below
             constraints=constraints,
-            n_steps=n_steps,
-            path=path,
-            search=search,
-            revert=revert,
+            **overrides,
         )
         predicted, targets = np.asarray(result.predicted_class), np.asarray(result.target_class)
         cfs, qpos, target_proba = self._counterfactuals(result)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import inspect
 import time
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -16,20 +15,26 @@ from . import params as parameters
 from . import persistence
 from .batch import QueryBatch
 from .centroids import settle_centroids
+from .classifier import checked_proba, sample_members
 from .constraints import Constraints, EncodedConstraints
+from .contracts import Refiner, Strategy
 from .encoding import TabularEncoder
 from .errors import InvalidParameterError, NotFittedError
-from .latent import Centroids, LatentSpace, Members
+from .fitted import FittedState, expose
+from .latent import LatentSpace
 from .lgmvae import LGMVAE, train_lgmvae
 from .paths import PATH_KINDS, path_frame
-from .refine import Revert
+from .refine import REFINERS
 from .result import Explanation
 from .rules import assigned_to, check_unique_index
 from .schema import FeatureSchema
-from .selection import select
+from .search import SEARCHES
+from .selection import Selection, select
 from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
+from .training import progress as _progress
+from .training import torch_threads as _torch_threads  # distributed.py imports it from here
 
 PredictProba = Callable[[pd.DataFrame], Any]
 
@@ -38,28 +43,28 @@ RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "valid", "probab
 """Columns of ``Explanation.to_frame()`` and ``paths`` beside the features: no feature may take these names."""
 
 
-class CallSettings(NamedTuple):
-    """The settings of one ``explain`` call, after defaults and validation."""
+_CallFields = NamedTuple(  # type: ignore[misc]
+    "_CallFields", [("strategy", str), ("n_counterfactuals", int)] + [(name, Any) for name in parameters.per_call_names()]
+)
 
-    strategy: str
-    n_counterfactuals: int
-    n_steps: int
-    path: str
-    search: str
-    revert: bool
-    max_points: int
-    min_pair_count: int
-    distinct: bool
 
-    def chunk(self, m: int) -> int:
-        """Queries per chunk, so that a chunk's path grid (queries x m paths x steps) stays within ``max_points``."""
+class CallSettings(_CallFields):
+    """The settings of one ``explain`` call, after defaults and validation: ``strategy``, ``n_counterfactuals`` and
+    every per-call parameter of :data:`lapace_plugin.params.PARAMETERS` (a new one there is a new field here)."""
+
+    __slots__ = ()
+
+    def chunks(self, n: int, m: int) -> List[np.ndarray]:
+        """Query positions of each chunk, so that a chunk's path grid (queries x m paths x steps) stays within
+        ``max_points``."""
         per_query = m * (self.n_steps + 1)
         if per_query > self.max_points:
             raise InvalidParameterError(
                 "one query's path grid has %d points (components_per_class=%d x (n_steps=%d + 1)), more than "
                 "max_points=%d: raise max_points or lower n_steps" % (per_query, m, self.n_steps, self.max_points)
             )
-        return self.max_points // per_query
+        size = self.max_points // per_query
+        return [np.arange(start, min(start + size, n)) for start in range(0, n, size)]
 
     def meta(self) -> Dict[str, Any]:
         return dict(self._asdict())
@@ -117,9 +122,46 @@ _DOC = """LAPACE counterfactual explainer for any classifier with ``predict_prob
         filter, ``min_pair_count``).
     fit_time_ : float
         Seconds ``fit`` took.
+    state_ : FittedState
+        Everything the fit learned in one object (:mod:`lapace_plugin.fitted`); the attributes above read from it.
     """
 
 
+_EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
+
+        Parameters
+        ----------
+        X
+            Raw queries, shape ``(n, features)``; the index labels identify them and must be unique.
+        target_class
+            Class index (column of ``predict_proba``), or one per query (a sequence, or a Series or dict keyed by the
+            queries' labels). ``None``: for binary models the class each query is not predicted as; required for
+            multiclass models.
+        strategy
+            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
+            (identical for every input, robust). See :mod:`lapace_plugin.strategies`.
+        n_counterfactuals
+            Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
+        constraints
+            ``None``, ``"schema"`` (the schema's immutable and monotone features), a ``Constraints`` or an
+            equivalent dict.
+{per_call}
+            (Per-call parameters, keywords only; default ``None``: the constructor's value. ``last`` ignores
+            ``path``, ``search`` and ``revert``.)
+        """
+
+
+def _select_chunk(space: LatentSpace, part: QueryBatch, chosen: Strategy, refiners: List[Refiner], settings: CallSettings) -> Selection:
+    """One chunk's candidates from the strategy, refined, then selected (:func:`lapace_plugin.selection.select`)."""
+    found = chosen.candidates(space, part)
+    for refiner in refiners:
+        found = refiner.refine(space, part, found)
+    # "last" keeps every distinct centroid, so that its options are the same for every query
+    distinct = settings.distinct and settings.strategy != "last"
+    return select(space, part, found, settings.n_counterfactuals, settings.strategy, distinct)
+
+
+@expose
 class Lapace:
     __doc__ = _DOC.format(parameters=parameters.numpydoc())
 
@@ -165,41 +207,41 @@ class Lapace:
                 "feature name(s) %s are taken by LAPACE's result columns (%s); rename them" % (reserved, ", ".join(RESULT_COLUMNS))
             )
         X = schema.validate(X, name="training data")
-        self.schema_ = schema
-        self.encoder_ = TabularEncoder(schema, typed=self.decoder == "typed")
-        self.support_ = PairSupport.fit(schema, X, masses=self.encoder_.typed)  # the paper's encoding has no point masses
-        self.predict_proba_ = predict_proba
-        self.device_ = torch.device(self.device)
-        probs = self._predict(X, finite="training data")
-        self.n_classes_ = probs.shape[1]
-        self.classes_ = [_plain(c) for c in classes] if classes is not None else list(range(self.n_classes_))
-        if len(self.classes_) != self.n_classes_:
-            raise ValueError("classes has %d labels but predict_proba returns %d columns" % (len(self.classes_), self.n_classes_))
+        encoder = TabularEncoder(schema, typed=self.decoder == "typed")
+        probs = checked_proba(predict_proba, X, finite="training data")
+        classes = [_plain(c) for c in classes] if classes is not None else list(range(probs.shape[1]))
+        if len(classes) != probs.shape[1]:
+            raise ValueError("classes has %d labels but predict_proba returns %d columns" % (len(classes), probs.shape[1]))
         labels = probs.argmax(1)
-        x = self.encoder_.encode(X)
+        x = encoder.encode(X)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
         n_train = len(x)
         batch = int(min(self.batch_size, max(32, n_train // 10)))
         epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
         with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
-            self.model_ = self._build_model()
+            state = FittedState(
+                schema, encoder, classes, self._build_model(encoder, len(classes)), torch.device(self.device),
+                PairSupport.fit(schema, X, masses=encoder.typed),  # the paper's encoding has no point masses
+            )
             with _progress(epochs, self.verbose) as bar:
-                self.history_ = train_lgmvae(
-                    self.model_, x, labels, epochs=epochs, batch_size=batch, learning_rate=self.learning_rate,
+                state.history = train_lgmvae(
+                    state.model, x, labels, epochs=epochs, batch_size=batch, learning_rate=self.learning_rate,
                     continuous_weight=self.continuous_weight, kl_weight=self.kl_weight, seed=seed,
-                    device=self.device_, progress=bar,
+                    device=state.device, progress=bar,
                 )
+        self.state_, self.predict_proba_ = state, predict_proba
         self._settle_centroids(x, labels)
-        self.fit_time_ = time.time() - start
+        state.fit_time = time.time() - start
         return self
 
-    def _build_model(self) -> LGMVAE:
+    def _build_model(self, encoder: TabularEncoder, n_classes: int) -> LGMVAE:
+        """An untrained L-GMVAE of this explainer's sizes, on its device."""
         model = LGMVAE(
-            self.encoder_.layout, self.n_classes_, int(self.components_per_class),
+            encoder.layout, n_classes, int(self.components_per_class),
             latent_dim=int(self.latent_dim), hidden=tuple(int(h) for h in self.hidden),
         )
-        return model.to(self.device_)
+        return model.to(torch.device(self.device))
 
     def _settle_centroids(self, x: np.ndarray, labels: np.ndarray) -> None:
         """Make every decoded centroid valid and distinct where possible (see ``centroids.settle_centroids``)."""
@@ -208,10 +250,11 @@ class Lapace:
         settled = settle_centroids(space.mu.copy(), z_train, comp_train, labels, self.model_.m, space.decode_and_classify)
         with torch.no_grad():
             self.model_.prior_mean.copy_(torch.as_tensor(settled.latents, device=self.device_))
-        self._set_centroids(settled.points, settled.proba, settled.valid)
-        self.members_ = self._members(x, z_train, comp_train)
-        self.centroid_validity_initial_ = settled.initial_validity
-        self.centroids_moved_ = [space.names[k] for k in settled.moved]
+        state = self.state_
+        state.set_centroids(settled.points, settled.proba, settled.valid)
+        state.members = sample_members(x, z_train, comp_train, self.model_.n_components, self.neighbours, self.random_state)
+        state.centroid_validity_initial = settled.initial_validity
+        state.centroids_moved = [space.names[k] for k in settled.moved]
         invalid = [space.names[k] for k in np.flatnonzero(~settled.valid)]
         if invalid:
             warnings.warn(
@@ -220,46 +263,16 @@ class Lapace:
                 stacklevel=3,
             )
 
-    def _members(self, x: np.ndarray, z: np.ndarray, component: np.ndarray) -> Optional[Members]:
-        """Up to ``neighbours`` distinct training rows per component (a seeded sample), with their latent means."""
-        if not self.neighbours:
-            return None
-        rng = np.random.RandomState(0 if self.random_state is None else self.random_state)
-        keep = []
-        for k in range(self.model_.n_components):
-            rows = np.flatnonzero(component == k)
-            rows = rows[np.sort(np.unique(x[rows], axis=0, return_index=True)[1])]
-            if len(rows) > self.neighbours:
-                rows = np.sort(rng.choice(rows, self.neighbours, replace=False))
-            keep.append(rows)
-        rows = np.concatenate(keep)
-        return Members(x[rows], z[rows].astype(np.float32), component[rows])
-
-    def _set_centroids(self, points: np.ndarray, proba: np.ndarray, valid: np.ndarray) -> None:
-        """Store the decoded centroids and what derives from them."""
-        names = self._space(settled=False).names
-        self.centroid_points_ = points
-        self.centroid_proba_ = proba
-        self.centroid_valid_ = valid
-        self.centroid_class_ = np.arange(len(points)) // self.model_.m
-        self.centroid_validity_ = float(valid.mean())
-        self.centroids_ = self.encoder_.decode(points, index=pd.Index(names, name="component"))
-        self.distinct_centroids_ = {
-            self.classes_[c]: int(len(np.unique(points[(self.centroid_class_ == c) & valid], axis=0)))
-            for c in range(self.n_classes_)
-        }
-        self._projected_centroids: Dict[Any, Any] = {}
-
     def _space(self, settled: bool = True, min_pair_count: Optional[int] = None) -> LatentSpace:
-        """The fitted model as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
-        centroids = None
-        if settled:
-            centroids = Centroids(self.centroid_points_, self.centroid_proba_, self.centroid_valid_, self.centroids_)
-        return LatentSpace(
-            self.model_, self.encoder_, self.device_, self._predict, centroids, self.classes_,
-            getattr(self, "_projected_centroids", None), self.support_,
-            self.min_pair_count if min_pair_count is None else min_pair_count, getattr(self, "members_", None),
-        )
+        """The fit as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
+        self.state_.projections.trim()
+        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled)
+
+    def _fitted(self) -> FittedState:
+        """The fit, or ``NotFittedError`` (an ``AttributeError``) before one."""
+        if "state_" not in self.__dict__:
+            raise NotFittedError("this Lapace is not fitted yet: call fit(X, predict_proba=...) or Lapace.load(path) first")
+        return self.state_
 
     # ------------------------------------------------------------------ explaining
     def explain(
@@ -269,72 +282,27 @@ class Lapace:
         strategy: str = "first",
         n_counterfactuals: Optional[int] = None,
         constraints: Union[None, str, Mapping[str, Any], Constraints] = None,
-        n_steps: Optional[int] = None,
-        path: Optional[str] = None,
-        search: Optional[str] = None,
-        revert: Optional[bool] = None,
-        max_points: Optional[int] = None,
-        min_pair_count: Optional[int] = None,
-        distinct: Optional[bool] = None,
+        **per_call: Any,
     ) -> Explanation:
-        """Counterfactuals for every row of ``X`` along latent paths to the target class's centroids.
-
-        Parameters
-        ----------
-        X
-            Raw queries, shape ``(n, features)``.
-        target_class
-            Class index (column of ``predict_proba``), or one per query. ``None``: for binary models the
-            class each query is not predicted as; required for multiclass models.
-        strategy
-            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
-            (identical for every input, robust). See :mod:`lapace_plugin.strategies`.
-        n_counterfactuals
-            Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
-        constraints
-            ``None``, ``"schema"`` (the schema's immutable and monotone features), a ``Constraints`` or an
-            equivalent dict.
-        n_steps, path, search, revert, max_points, min_pair_count, distinct
-            This call's path resolution, path kind, search, reversion, memory bound, plausibility filter and
-            selection of distinct rows (default: the constructor's; see :data:`lapace_plugin.params.PARAMETERS`);
-            ``last`` ignores ``path``, ``search`` and ``revert``.
-        """
         self._check_fitted()
-        settings = self._call_settings(
-            strategy, n_counterfactuals, n_steps=n_steps, path=path, search=search, revert=revert, max_points=max_points,
-            min_pair_count=min_pair_count, distinct=distinct,
-        )
+        settings = self._call_settings(strategy, n_counterfactuals, per_call)
         batch = self._query_batch(X, target_class, constraints)
         space = self._space(min_pair_count=settings.min_pair_count)
-        chosen = STRATEGIES.build(
-            settings.strategy, path=settings.path, search=settings.search, n_steps=settings.n_steps,
-            margin=self.sparse_margin, tolerance=self.sparse_tolerance,
-        )
-        parts, failures, shortfalls = [], {}, {}
-        size = settings.chunk(batch.m)
-        chunks = [np.arange(start, min(start + size, batch.n)) for start in range(0, batch.n, size)]
-        for rows in chunks:
-            part = batch.take(rows)
-            found = chosen.candidates(space, part)
-            if settings.revert and chosen.refinable:
-                found = Revert().refine(space, part, found)
-            # "last" keeps every distinct centroid, so that its options are the same for every query
-            distinct = settings.distinct and settings.strategy != "last"
-            chosen_rows = select(space, part, found, settings.n_counterfactuals, settings.strategy, distinct)
-            parts.append(chosen_rows.frame)
-            failures.update(chosen_rows.failures)
-            shortfalls.update(chosen_rows.shortfalls)
-        selections = pd.concat(parts, ignore_index=True)
-        selections["order"] = np.repeat(np.arange(batch.n), batch.m)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
+        chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps)
+        refiners = [REFINERS.build("revert")] if settings.revert and chosen.refinable else []
+        chunks = settings.chunks(batch.n, batch.m)
+        parts = [_select_chunk(space, batch.take(rows), chosen, refiners, settings) for rows in chunks]
+        selections = pd.concat([part.frame for part in parts], ignore_index=True)
+        selections["order"] = np.repeat(np.arange(batch.n), batch.m)
         return Explanation(
             queries=batch.raw,
             selections=selections,
             predicted_class=batch.predicted,
             target_class=batch.target,
             classes=self.classes_,
-            failures=failures,
-            shortfalls=shortfalls,
+            failures={k: v for part in parts for k, v in part.failures.items()},
+            shortfalls={k: v for part in parts for k, v in part.shortfalls.items()},
             strategy=settings.strategy,
             paths=lambda: pd.concat(
                 [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
@@ -344,10 +312,16 @@ class Lapace:
             meta=dict(settings.meta(), constraints=None if batch.constraints is None else batch.constraints.to_dict()),
         )
 
-    def _call_settings(self, strategy: str, n_counterfactuals: Optional[int], **overrides: Any) -> CallSettings:
+    explain.__signature__ = parameters.call_signature(  # type: ignore[attr-defined]
+        list(inspect.signature(explain).parameters.values())[:-1]
+    )
+    explain.__doc__ = _EXPLAIN_DOC.format(per_call=parameters.numpydoc(indent="        ", per_call=True))
+
+    def _call_settings(self, strategy: str, n_counterfactuals: Optional[int], per_call: Dict[str, Any]) -> CallSettings:
         """This call's settings: the constructor's, overridden where given, all checked."""
         STRATEGIES.check(strategy)
-        values = parameters.check_params({k: getattr(self, k) if v is None else v for k, v in overrides.items()})
+        values = {name: getattr(self, name) for name in parameters.per_call_names()}
+        values.update(parameters.check_call(per_call))
         m = self.model_.m
         k = m if n_counterfactuals is None else parameters.Integer(1, m).check("n_counterfactuals", n_counterfactuals)
         return CallSettings(strategy=strategy, n_counterfactuals=k, **values)
@@ -440,25 +414,10 @@ class Lapace:
         message) non-finite values are an error, else such rows keep them (and are never valid counterfactuals)."""
         if getattr(self, "predict_proba_", None) is None:
             raise NotFittedError("this Lapace has no classifier: pass predict_proba to Lapace.load(path, predict_proba)")
-        probs = np.array(self.predict_proba_(X), dtype=np.float64)  # a copy: a DataFrame's values may be read-only
-        if probs.ndim != 2 or probs.shape[0] != len(X) or probs.shape[1] < 2:
-            raise ValueError(
-                "predict_proba must return an array of shape (n_rows, n_classes>=2); got shape %s for %d rows"
-                % (probs.shape, len(X))
-            )
-        if hasattr(self, "n_classes_") and probs.shape[1] != self.n_classes_:
-            raise ValueError("predict_proba returned %d columns; the explainer was fitted with %d classes" % (probs.shape[1], self.n_classes_))
-        bad = ~np.isfinite(probs).all(1)
-        if finite is not None and bad.any():
-            raise ValueError(
-                "predict_proba returned NaN or infinite probabilities for %d row(s) of %s (first: %s)"
-                % (bad.sum(), finite, list(X.index[bad][:5]))
-            )
-        return probs
+        return checked_proba(self.predict_proba_, X, getattr(self, "n_classes_", None), finite)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("this Lapace is not fitted yet: call fit(X, predict_proba=...) or Lapace.load(path) first")
+        self._fitted()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str) -> None:
@@ -478,50 +437,6 @@ class Lapace:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-@contextlib.contextmanager
-def _torch_threads(n: Optional[int]) -> Iterator[None]:
-    """Run a block with ``n`` torch threads, then restore the previous number."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class _progress:
-    """Training progress when ``enabled``: a tqdm bar over epochs (with the validation loss) on a terminal or in a
-    notebook, else one summary line on stderr at the end (no wall of bar updates in logs)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self.bar = total, enabled, None
-        self.epochs, self.loss, self.start = 0, float("nan"), time.time()
-
-    def __enter__(self) -> Optional[Callable[[int, float], None]]:
-        if not self.enabled:
-            return None
-        from tqdm.auto import tqdm
-
-        if sys.stderr.isatty() or "notebook" in tqdm.__module__:  # a terminal, or a notebook widget
-            self.bar = tqdm(total=self.total, desc="training L-GMVAE", unit="epoch")
-
-        def update(epoch: int, loss: float) -> None:
-            self.epochs, self.loss = epoch + 1, loss
-            if self.bar is not None:
-                self.bar.update(1)
-                self.bar.set_postfix(val_loss="%.3f" % loss)
-
-        return update
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled and exc[0] is None:
-            print("training L-GMVAE: %d epochs in %.1f s, validation loss %.3f" % (self.epochs, time.time() - self.start, self.loss),
-                  file=sys.stderr)
 
 
 __all__: List[str] = ["Lapace", "NotFittedError", "PredictProba"]

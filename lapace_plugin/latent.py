@@ -7,7 +7,7 @@ constraint checker which are valid counterfactuals.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -15,10 +15,11 @@ import torch
 
 from .batch import Points
 from .constraints import Constraints, EncodedConstraints
-from .encoding import TabularEncoder
 from .lgmvae import LGMVAE
 from .rules import assigned_to
-from .support import PairSupport
+
+if TYPE_CHECKING:  # pragma: no cover - the state module imports this one
+    from .fitted import FittedState
 
 DECODE_CHUNK = 65536
 Predict = Callable[[pd.DataFrame], np.ndarray]
@@ -60,21 +61,16 @@ class LatentSpace:
 
     Parameters
     ----------
-    model, encoder, device
-        The fitted network, the row encoder and the torch device.
+    state
+        The fit (:class:`lapace_plugin.fitted.FittedState`): its network, encoder, device, classes, decoded
+        centroids, pair support, kept training rows and projection cache (shared across calls).
     predict
         The classifier: raw frame -> probabilities ``(N, L)``, checked.
-    centroids
-        The decoded centroids (``None`` while they are being settled).
-    classes
-        Class labels of the probability columns.
-    projections
-        Cache of centroids projected onto constraints (the ``last`` strategy), shared across calls.
-    support, min_pair_count
-        Pair counts of the training rows' states and the plausibility filter's threshold (0: off): a candidate
-        holding a pair of states fewer training rows hold, which its query does not hold itself, is not valid.
-    members
-        Training rows kept as path ends (``None``: none kept).
+    min_pair_count
+        The plausibility filter's threshold (0: off): a candidate holding a pair of states fewer training rows hold,
+        which its query does not hold itself, is not valid.
+    settled
+        Whether the state's decoded centroids are final (``False`` while ``fit`` settles them: no ``centroids``).
 
     Attributes
     ----------
@@ -82,28 +78,16 @@ class LatentSpace:
         Component names ``"label/index"``, one per component.
     """
 
-    def __init__(
-        self,
-        model: LGMVAE,
-        encoder: TabularEncoder,
-        device: torch.device,
-        predict: Predict,
-        centroids: Optional[Centroids] = None,
-        classes: Sequence[Any] = (),
-        projections: Optional[Dict[Any, Tuple[Any, ...]]] = None,
-        support: Optional[PairSupport] = None,
-        min_pair_count: int = 0,
-        members: Optional[Members] = None,
-    ) -> None:
-        self.model, self.encoder, self.device, self.predict = model, encoder, device, predict
-        self.schema = encoder.schema
-        self.centroids = centroids
-        self.classes = list(classes)
-        self.names = ["%s/%d" % (classes[k // model.m], k % model.m) for k in range(model.n_components)]
-        self.projections = {} if projections is None else projections
-        self.support = support if min_pair_count > 0 else None
+    def __init__(self, state: "FittedState", predict: Predict, min_pair_count: int = 0, settled: bool = True) -> None:
+        self.model, self.encoder, self.device, self.predict = state.model, state.encoder, state.device, predict
+        self.schema = state.schema
+        self.centroids = state.centroids if settled else None
+        self.classes = list(state.classes)
+        self.names = state.names
+        self.projections = state.projections
+        self.support = state.support if min_pair_count > 0 else None
         self.min_pair_count = min_pair_count
-        self.members = members
+        self.members = state.members
 
     @property
     def m(self) -> int:

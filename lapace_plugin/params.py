@@ -208,6 +208,22 @@ def per_call_names() -> Sequence[str]:
     return [name for name, p in PARAMETERS.items() if p.per_call]
 
 
+def check_call(overrides: Dict[str, Any]) -> Dict[str, Any]:
+    """Check one ``explain`` call's overrides of per-call parameters (``None``: the constructor's value)."""
+    unknown = sorted(set(overrides) - set(per_call_names()))
+    if unknown:
+        raise InvalidParameterError("explain() got unknown parameter(s) %s; per-call parameters: %s" % (unknown, ", ".join(per_call_names())))
+    return check_params({name: value for name, value in overrides.items() if value is not None})
+
+
+def call_signature(leading: Sequence[inspect.Parameter]) -> inspect.Signature:
+    """``Lapace.explain``'s signature: ``leading`` parameters, then every per-call parameter as a keyword (default
+    ``None``: the constructor's value)."""
+    return inspect.Signature(
+        list(leading) + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in per_call_names()]
+    )
+
+
 def signature() -> inspect.Signature:
     """``Lapace.__init__``'s signature, built from the table: ``schema`` may be positional, the rest are keywords."""
     kinds = {"schema": inspect.Parameter.POSITIONAL_OR_KEYWORD}
@@ -217,10 +233,12 @@ def signature() -> inspect.Signature:
     )
 
 
-def numpydoc(indent: str = "    ") -> str:
-    """The table as a numpydoc ``Parameters`` section body."""
+def numpydoc(indent: str = "    ", per_call: bool = False) -> str:
+    """The table (``per_call``: only the per-call parameters) as a numpydoc ``Parameters`` section body."""
     lines = []
     for name, p in PARAMETERS.items():
+        if per_call and not p.per_call:
+            continue
         lines.append("%s%s : default %r%s" % (indent, name, p.default, " (may be set per explain call)" if p.per_call else ""))
         lines.append("%s    %s" % (indent, p.doc))
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import Points, QueryBatch
+from .contracts import PathKind
 from .distance import mean_l1
 from .latent import Correction, LatentSpace
 from .registry import Registry
@@ -41,9 +42,6 @@ class LatentPath:
 
     starts_at_input = False
     ends_at_centroid = True
-
-    def __init__(self, margin: float = 0.0, tolerance: float = 0.0) -> None:
-        pass
 
     def residual(self, space: LatentSpace, batch: QueryBatch, z_x: np.ndarray) -> Optional[np.ndarray]:
         """Per-query offset added to decodings, fading from full at tau 0 to none at tau 1 (none here)."""
@@ -154,7 +152,7 @@ class NeighbourPath(CorrectedPath):
         return out
 
 
-PATH_KINDS = Registry(
+PATH_KINDS: Registry[PathKind] = Registry(
     "path", ("latent", LatentPath), ("corrected", CorrectedPath), ("sparse", SparsePath), ("neighbour", NeighbourPath)
 )
 

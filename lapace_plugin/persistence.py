@@ -37,12 +37,12 @@ class LoadError(ValueError):
 def save(explainer: Any, path: str) -> None:
     """Write a fitted explainer to directory ``path`` (created, or replaced when it holds a saved explainer)."""
     text = _json(explainer)  # before touching any file: content JSON cannot hold is an error here
-    arrays = {"model." + k: v.detach().cpu().numpy() for k, v in explainer.model_.state_dict().items()}
-    arrays.update(centroid_points=explainer.centroid_points_, centroid_proba=explainer.centroid_proba_,
-                  centroid_valid=explainer.centroid_valid_)
-    arrays.update(explainer.support_.to_arrays())
-    if explainer.members_ is not None:
-        arrays.update({"members." + k: v for k, v in explainer.members_._asdict().items()})
+    state = explainer.state_  # the whole fit (lapace_plugin.fitted.FittedState) but its history and projection cache
+    arrays = {"model." + k: v.detach().cpu().numpy() for k, v in state.model.state_dict().items()}
+    arrays.update(centroid_points=state.centroid_points, centroid_proba=state.centroid_proba, centroid_valid=state.centroid_valid)
+    arrays.update(state.support.to_arrays())
+    if state.members is not None:
+        arrays.update({"members." + k: v for k, v in state.members._asdict().items()})
     target = os.path.abspath(path)
     if os.path.exists(target):
         if not os.path.isdir(target):
@@ -70,14 +70,15 @@ def save(explainer: Any, path: str) -> None:
 
 def _json(explainer: Any) -> str:
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in explainer.get_params().items() if k not in NOT_SAVED}
+    state = explainer.state_
     meta = {
         "format": FORMAT,
         "params": params,
-        "schema": explainer.schema_.to_dict(),
-        "classes": explainer.classes_,
-        "centroid_validity_initial": explainer.centroid_validity_initial_,
-        "centroids_moved": explainer.centroids_moved_,
-        "fit_time": explainer.fit_time_,
+        "schema": state.schema.to_dict(),
+        "classes": state.classes,
+        "centroid_validity_initial": state.centroid_validity_initial,
+        "centroids_moved": state.centroids_moved,
+        "fit_time": state.fit_time,
     }
     try:
         return json.dumps(meta, indent=1, allow_nan=False)
@@ -96,6 +97,7 @@ def _json(explainer: Any) -> str:
 def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], device: Union[str, torch.device]) -> Any:
     """Rebuild an explainer of class ``cls`` from directory ``path``, checking everything (module docstring)."""
     from .encoding import TabularEncoder
+    from .fitted import FittedState
     from .latent import Members
     from .lgmvae import count_parameters
     from .schema import FeatureSchema
@@ -121,15 +123,12 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
         fit_time = float(meta["fit_time"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LoadError("%s: %s%s" % (os.path.join(path, META_FILE), "missing " if isinstance(exc, KeyError) else "", exc)) from None
-    self.schema_, self.encoder_, self.classes_, self.n_classes_ = schema, encoder, classes, len(classes)
-    self.device_ = torch.device(device)
-    self.predict_proba_ = predict_proba
-    self.model_ = self._build_model()
+    model = self._build_model(encoder, len(classes))
     arrays = _read_arrays(path)
     where = os.path.join(path, MODEL_FILE)
     try:
-        state = {k: v for k, v in self.model_.state_dict().items()}
-        K, D, L = self.model_.n_components, encoder.width, len(classes)
+        state = {k: v for k, v in model.state_dict().items()}
+        K, D, L = model.n_components, encoder.width, len(classes)
         expected: Dict[str, Any] = {"model." + k: (tuple(v.shape), "f") for k, v in state.items()}
         expected.update(centroid_points=((K, D), "f"), centroid_proba=((K, L), "f"), centroid_valid=((K,), "b"))
         masses = encoder.typed
@@ -141,10 +140,10 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
             expected.update({"members.points": ((n, D), "f"), "members.latents": ((n, self.latent_dim), "f"),
                              "members.component": ((n,), "i")})
         _check_arrays(arrays, expected)
-        self.model_.load_state_dict({k[len("model."):]: torch.as_tensor(arrays[k]) for k in expected if k.startswith("model.")})
-        self.model_.eval()
-        self.support_ = PairSupport.from_arrays(schema, {k: arrays[k] for k in expected if k.startswith("support.")}, masses)
-        if any((t < 0).any() for t in self.support_.counts.values()):
+        model.load_state_dict({k[len("model."):]: torch.as_tensor(arrays[k]) for k in expected if k.startswith("model.")})
+        model.eval()
+        support = PairSupport.from_arrays(schema, {k: arrays[k] for k in expected if k.startswith("support.")}, masses)
+        if any((t < 0).any() for t in support.counts.values()):
             raise ValueError("pair counts must not be negative")
         points = arrays["centroid_points"].astype(np.float32)
         if not np.array_equal(encoder.snap(points), points):
@@ -155,11 +154,14 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
                               arrays["members.component"].astype(np.int64))
             if ((members.component < 0) | (members.component >= K)).any():
                 raise ValueError("members.component holds components outside 0..%d" % (K - 1))
-        self.members_ = members
     except ValueError as exc:
         raise LoadError("%s: %s" % (where, exc)) from None
-    self._set_centroids(points, arrays["centroid_proba"].astype(np.float64), arrays["centroid_valid"].astype(bool))
-    self.centroid_validity_initial_, self.centroids_moved_, self.fit_time_ = centroid_validity_initial, centroids_moved, fit_time
+    fitted = FittedState(
+        schema, encoder, classes, model, torch.device(device), support, members=members,
+        centroid_validity_initial=centroid_validity_initial, centroids_moved=centroids_moved, fit_time=fit_time,
+    )
+    fitted.set_centroids(points, arrays["centroid_proba"].astype(np.float64), arrays["centroid_valid"].astype(bool))
+    self.state_, self.predict_proba_ = fitted, predict_proba
     if predict_proba is not None:
         _verify_centroids(self)
     return self
@@ -233,4 +235,4 @@ def _verify_centroids(explainer: Any) -> None:
             "counterfactual targets" % lost,
             stacklevel=3,
         )
-    explainer._set_centroids(explainer.centroid_points_, proba, valid)
+    explainer.state_.set_centroids(explainer.centroid_points_, proba, valid)

@@ -2,7 +2,9 @@
 
 :class:`Revert` sets whole features back to the query's value (:func:`lapace_plugin.revert.revert_greedy`).
 :class:`PosthocSparsity` is DiCE's post-hoc sparsity step, batched: continuous features move back towards the
-query in steps of their precision. A new refiner is one class here plus one line in :data:`REFINERS`.
+query in steps of their precision; it works on raw frames for the DiCE adapter and is not a :class:`Refiner` of
+candidates, so it is not in :data:`REFINERS`. A new refiner is one class satisfying
+:class:`lapace_plugin.contracts.Refiner` plus one line in :data:`REFINERS`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import Candidates, QueryBatch
+from .contracts import Refiner
 from .latent import LatentSpace
 from .registry import Registry
 from .revert import revert_greedy
@@ -152,4 +155,4 @@ def is_valid(proba: np.ndarray, targets: np.ndarray, threshold: float) -> np.nda
     return assigned_to(proba, targets) & (own >= threshold)
 
 
-REFINERS = Registry("refiner", ("revert", Revert), ("posthoc", PosthocSparsity))
+REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 from .batch import Candidates, Points
+from .contracts import Search
 from .registry import Registry
 
 if TYPE_CHECKING:  # the searches only call the walk they are given
@@ -132,4 +133,4 @@ class FastSearch:
         return Candidates.of(chosen, (n, m, 1), taus[np.maximum(found, 0)].reshape(n, m, 1))
 
 
-SEARCHES = Registry("search", ("grid", GridSearch), ("fast", FastSearch))
+SEARCHES: Registry[Search] = Registry("search", ("grid", GridSearch), ("fast", FastSearch))

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .batch import Candidates, Points, QueryBatch
+from .contracts import PathKind, Search, Strategy
 from .latent import LatentSpace
-from .paths import PATH_KINDS, walk
+from .paths import walk
 from .registry import Registry
-from .search import SEARCHES
 
 
 class First:
@@ -26,10 +26,8 @@ class First:
 
     refinable = True  # refiners (revert) apply to its counterfactuals
 
-    def __init__(self, path: str, search: str, n_steps: int, margin: float, tolerance: float) -> None:
-        self.kind = PATH_KINDS.build(path, margin=margin, tolerance=tolerance)
-        self.search = SEARCHES.build(search)
-        self.n_steps = n_steps
+    def __init__(self, kind: PathKind, search: Search, n_steps: int) -> None:
+        self.kind, self.search, self.n_steps = kind, search, n_steps
 
     def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
         return self.search.run(walk(space, batch, self.kind, self.n_steps))
@@ -39,9 +37,6 @@ class Last:
     """The decoded centroid of each target component (tau 1); with constraints, projected onto each query's."""
 
     refinable = False
-
-    def __init__(self, **settings: Any) -> None:
-        pass
 
     def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
         n, m = batch.components.shape
@@ -102,4 +97,4 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
     return [cache[key] for key in keys]
 
 
-STRATEGIES = Registry("strategy", ("first", First), ("last", Last))
+STRATEGIES: Registry[Strategy] = Registry("strategy", ("first", First), ("last", Last))

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from ..classifier import checked_proba
 from ..rules import check_unique_index
 from ..targets import resolve_targets
 
@@ -78,11 +79,7 @@ def targets_per_row(target_class: TargetClass, ids: np.ndarray, factuals: Option
 
 def probabilities(predict_proba: Any, frame: pd.DataFrame) -> np.ndarray:
     """Call a ``predict_proba`` callable (or an object with that method) and check it returns ``(n, L)``."""
-    fn = getattr(predict_proba, "predict_proba", predict_proba)
-    proba = np.asarray(fn(frame), dtype=float)
-    if proba.ndim != 2 or proba.shape[0] != len(frame):
-        raise ValueError("predict_proba must return an (n, n_classes) array; got shape %s for %d rows" % (proba.shape, len(frame)))
-    return proba
+    return checked_proba(predict_proba, frame)
 
 
 def predicted_class(predict_proba: Any, frame: pd.DataFrame) -> np.ndarray:
