@@ -2,7 +2,6 @@
 
 A DiCE user changes one word::
 
-    import dice_ml
     from lapace_plugin.adapters.dice import register
 
     register(random_state=0)                   # once per process; keywords are defaults for Lapace(...)
@@ -57,17 +56,15 @@ from __future__ import annotations
 import os
 import sys
 import timeit
-import warnings
-from collections.abc import Iterable, Mapping
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from lapace_plugin import Constraints, FeatureSchema, Lapace
+from lapace_plugin import FeatureSchema, Lapace
 from lapace_plugin.errors import InvalidParameterError
 from lapace_plugin.params import per_call_names
-from lapace_plugin.refine import PosthocSparsity
 from lapace_plugin.strategies import STRATEGIES
 
 
@@ -88,8 +85,6 @@ def _installed_dice_version() -> Optional[str]:
 
 
 try:
-    import dice_ml
-    import dice_ml.dice
     from dice_ml.constants import ModelTypes
     from dice_ml.counterfactual_explanations import CounterfactualExplanations
     from dice_ml.diverse_counterfactuals import CounterfactualExamples
@@ -118,11 +113,11 @@ _GRADIENT_KEYWORDS = (
 ).split()
 IGNORED_DICE_KEYWORDS = frozenset(_RANDOM_KEYWORDS) | frozenset(_GENETIC_KEYWORDS) | frozenset(_GRADIENT_KEYWORDS)
 
-_NO_CF_MESSAGE = "No Counterfactuals found for the given configuration, perhaps try with different parameters..."
-_FEW_CF_MESSAGE = "Diverse Counterfactuals found for the given configuration, perhaps try with different parameters..."
+from .dice_results import DiceResults, _rows  # noqa: E402
+from .dice_translation import DiceTranslation  # noqa: E402
 
 
-class LapaceDice(ExplainerBase):
+class LapaceDice(DiceTranslation, DiceResults, ExplainerBase):
     """DiCE explainer whose counterfactuals come from LAPACE latent paths.
 
     Parameters
@@ -412,283 +407,9 @@ class LapaceDice(ExplainerBase):
         )
         return cf.cf_examples_list[0]
 
-    # ------------------------------------------------------------------ argument translation
-    def _query_frame(self, query_instances: Any) -> Tuple[pd.DataFrame, Optional[List[pd.DataFrame]]]:
-        """All queries in one frame in the caller's format, and, unless they came as one DataFrame, each
-        query's own one-row frame (whose dtypes DiCE gives that query's results)."""
-        if isinstance(query_instances, pd.DataFrame):
-            rows = None
-            frame = query_instances.reset_index(drop=True)
-        else:
-            if isinstance(query_instances, dict):
-                parts = [self.data_interface.query_instance_to_df(query_instances)]
-            elif isinstance(query_instances, Iterable) and not isinstance(query_instances, str):
-                parts = [
-                    self.data_interface.query_instance_to_df(q.to_frame().T if isinstance(q, pd.Series) else q)
-                    for q in query_instances
-                ]
-            else:
-                raise ValueError("Query instance should be a dict, a pandas dataframe, a list, or a list of dicts")
-            rows = [part.iloc[i : i + 1] for part in parts for i in range(len(part))]
-            frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-        if len(frame) == 0:
-            raise ValueError("no query instances given; pass a DataFrame with at least one row")
-        return frame, rows
-
-    def _check_arguments(
-        self, features_to_vary: Any, permitted_range: Optional[Mapping[str, Sequence[Any]]], query: pd.DataFrame
-    ) -> List[str]:
-        """DiCE's checks of ``setup``/``check_query_instance_validity``, for all queries at once."""
-        if isinstance(features_to_vary, str) and features_to_vary != "all":
-            features_to_vary = [features_to_vary]
-        self.data_interface.check_features_to_vary(features_to_vary=features_to_vary)
-        for f, allowed in (permitted_range or {}).items():
-            if f in self._continuous and (isinstance(allowed, str) or len(list(allowed)) != 2):
-                raise ValueError("permitted_range for %r must be [low, high], got %r" % (f, allowed))
-        self.data_interface.check_permitted_range(permitted_range)
-        varying = list(self._features) if features_to_vary == "all" else list(features_to_vary)
-        for column in query.columns:
-            if column == self._outcome:
-                raise ValueError("Target", self._outcome, "present in query instance")
-            if column not in self._features:
-                raise ValueError("Feature", column, "not present in training data!")
-        missing = [f for f in self._features if f not in query.columns]
-        if missing:
-            raise ValueError("query instances lack feature(s) %s; expected columns: %s" % (missing, self._features))
-        for f in self._categorical:
-            known = {str(c) for c in self._default_ranges[f]}
-            if not query[f].astype(str).isin(known).all():
-                raise ValueError("Feature", f, "has a value outside the dataset.")
-        for f, allowed in (permitted_range or {}).items():
-            if f in varying:
-                continue
-            if f in self._continuous:
-                values = pd.to_numeric(query[f])
-                inside = (values >= allowed[0]) & (values <= allowed[1])
-            else:
-                inside = query[f].astype(str).isin({str(c) for c in allowed})
-            if not inside.all():
-                raise ValueError("Feature:", f, "is outside the permitted range and isn't allowed to vary.")
-        return varying
-
-    def _dice_format(self, query: pd.DataFrame) -> pd.DataFrame:
-        """Feature columns in DiCE's order, categories as str, continuous values numeric."""
-        out = pd.DataFrame(index=range(len(query)))
-        for f in self._features:
-            values = query[f].to_numpy()
-            if f in self._categorical:
-                out[f] = pd.Series([str(v) for v in values], dtype=object)
-            else:
-                out[f] = pd.to_numeric(pd.Series(values))
-        return out
-
-    def _explainer_format(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame[list(self.explainer.schema_.features)].copy()
-        for f in self._categorical:
-            out[f] = out[f].map(self._to_explainer_cats[f]).astype(object)
-        return out
-
-    def _counterfactuals(self, result: Any) -> Tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """LAPACE's counterfactuals in DiCE's format, the query position of each, and its target probability."""
-        cf = result.counterfactuals
-        qpos = cf.index.get_level_values("query").to_numpy().astype(int)
-        target_proba = np.array(result.counterfactuals_with_paths()["probability"].to_numpy(dtype=float))  # writable copy
-        out = cf[self._features].reset_index(drop=True)
-        for f in self._categorical:
-            out[f] = pd.Series([self._from_explainer_cats[f].get(v, str(v)) for v in out[f]], dtype=object)
-        return out, qpos, target_proba
-
-    def _constraints(
-        self, varying: List[str], permitted_range: Optional[Mapping[str, Sequence[Any]]]
-    ) -> Optional[Dict[str, Any]]:
-        """DiCE's ``features_to_vary`` and ``permitted_range`` as a LAPACE constraint dict."""
-        constraints: Dict[str, Any] = {}
-        fixed = [f for f in self._features if f not in varying]
-        if fixed:
-            constraints["immutable"] = fixed
-        ranges = {}
-        categories = {}
-        for f, allowed in (permitted_range or {}).items():
-            if f in fixed:
-                continue
-            if f in self._continuous:
-                ranges[f] = (float(allowed[0]), float(allowed[1]))
-            else:
-                categories[f] = [self._to_explainer_cats[f][str(c)] for c in allowed]
-        if ranges:
-            constraints["ranges"] = ranges
-        if categories:
-            constraints["categories"] = categories
-        return constraints or None
-
-    def _round(self, cfs: pd.DataFrame) -> Tuple[pd.DataFrame, np.ndarray]:
-        """Continuous values at DiCE's decimal precision of each feature, and the rows that rounding changed."""
-        cfs = cfs.copy()
-        changed = np.zeros(len(cfs), dtype=bool)
-        for f in self._continuous:
-            if pd.api.types.is_float_dtype(cfs[f]):
-                rounded = cfs[f].round(self._precision.get(f, 0))
-                changed |= (rounded != cfs[f]).to_numpy()
-                cfs[f] = rounded
-        return cfs, changed
-
-    def _respects(self, cfs: pd.DataFrame, queries: pd.DataFrame, constraints: Optional[Dict[str, Any]]) -> np.ndarray:
-        """Rows that satisfy ``features_to_vary`` and ``permitted_range`` (a guard on the core's output after rounding)."""
-        checked = Constraints.coerce(constraints, self.explainer.schema_)
-        if checked is None:
-            return np.ones(len(cfs), dtype=bool)
-        ok = ~checked.broken(self._explainer_format(queries), self._explainer_format(cfs), self.explainer.schema_)
-        bad = int((~ok).sum())
-        if bad:
-            warnings.warn(
-                "%d LAPACE counterfactual(s) broke features_to_vary/permitted_range after rounding to DiCE's "
-                "precision and were dropped" % bad,
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return ok
-
-    # ------------------------------------------------------------------ DiCE's post-hoc sparsity
-    def _posthoc_sparsity(self, param: float, algorithm: str, limit_steps: int, threshold: float) -> PosthocSparsity:
-        """DiCE's post-hoc step as the core refiner: DiCE's limits (``min(quantile, MAD)``) and decimal precisions."""
-        quantiles = self.data_interface.get_quantiles_from_training_data(quantile=param)
-        mads = self.data_interface.get_valid_mads()
-        limits = {f: min(quantiles[f], mads[f]) for f in quantiles}
-        return PosthocSparsity(limits, self._precision, threshold=threshold, algorithm=algorithm, limit_steps=limit_steps)
-
-    # ------------------------------------------------------------------ DiCE result objects
-    def _labels(self, indices: Sequence[int]) -> List[Any]:
-        """Model output labels (``classes_`` of sklearn models) of class indices."""
-        return list(self.decode_model_output(pd.Series(np.asarray(indices, dtype=int))))
-
-    def _with_outcome(
-        self,
-        frame: pd.DataFrame,
-        labels: List[Any],
-        queries: pd.DataFrame,
-        rows: Optional[List[pd.DataFrame]],
-        qpos: np.ndarray,
-    ) -> pd.DataFrame:
-        """``frame`` plus the outcome column, in the dtypes of each row's query (DiCE's ensure_consistent_type)."""
-        out = frame.reset_index(drop=True).copy()
-        out[self._outcome] = pd.Series(labels, dtype=object) if len(labels) else pd.Series([], dtype=object)
-        if len(out) == 0:
-            return out
-        if rows is None or len({_signature(r) for r in rows}) == 1:  # one set of dtypes: cast all at once
-            return self.data_interface.ensure_consistent_type(out, queries.iloc[:1])
-        parts = [self.data_interface.ensure_consistent_type(out.iloc[[r]], rows[q]) for r, q in enumerate(qpos)]
-        return pd.concat(parts, ignore_index=True)
-
-    def _examples(
-        self,
-        test_instance_df: pd.DataFrame,
-        final_cfs_df: Optional[pd.DataFrame],
-        final_cfs_df_sparse: Optional[pd.DataFrame],
-        *,
-        desired_class: Any,
-        posthoc_sparsity_param: Optional[float],
-        total_CFs: int,
-        failure: Optional[str],
-        elapsed: float,
-        verbose: bool,
-    ) -> CounterfactualExamples:
-        found = 0 if final_cfs_df is None else len(final_cfs_df)
-        minutes, seconds = divmod(elapsed, 60)
-        if found == 0:  # DiCE's wording, then LAPACE's reason
-            print(_NO_CF_MESSAGE, "; total time taken: %02d" % minutes, "min %02d" % seconds, "sec")
-            if failure:
-                print("LAPACE: %s" % failure)
-        elif found < total_CFs:
-            print(
-                "Only %d (required %d) " % (found, total_CFs),
-                _FEW_CF_MESSAGE,
-                "; total time taken: %02d" % minutes,
-                "min %02d" % seconds,
-                "sec",
-            )
-            if failure:
-                print("LAPACE: %s" % failure)
-        elif verbose:
-            print("Diverse Counterfactuals found! total time taken: %02d" % minutes, "min %02d" % seconds, "sec")
-        return CounterfactualExamples(
-            data_interface=self.data_interface,
-            final_cfs_df=final_cfs_df,
-            test_instance_df=test_instance_df,
-            final_cfs_df_sparse=final_cfs_df_sparse,
-            posthoc_sparsity_param=posthoc_sparsity_param,
-            desired_class=desired_class,
-            desired_range=None,
-            model_type=self.model.model_type,
-        )
-
-
-def _rows(frame: pd.DataFrame, rows: slice) -> pd.DataFrame:
-    out = frame.iloc[rows]  # a slice: no copy of the batch per query
-    out.index = pd.RangeIndex(len(out))
-    return out
-
-
-def _signature(frame: pd.DataFrame) -> Tuple[Tuple[str, str], ...]:
-    return tuple((str(c), str(t)) for c, t in frame.dtypes.items())
-
-
 def _check_strategy(strategy: str) -> str:
     return STRATEGIES.check(strategy)
 
 
-# ---------------------------------------------------------------------- registration with dice_ml.Dice
-_REGISTERED_DEFAULTS: Dict[str, Any] = {}
-
-
-class RegisteredLapaceDice(LapaceDice):
-    """The class ``dice_ml.Dice(d, m, method="lapace", ...)`` builds after :func:`register`.
-
-    It is :class:`LapaceDice` with the keyword defaults given to :func:`register`; keywords passed to
-    ``dice_ml.Dice`` win over them.
-    """
-
-    def __init__(self, data_interface: Any, model_interface: Any, **kwargs: Any) -> None:
-        options = dict(_REGISTERED_DEFAULTS)
-        options.update(kwargs)
-        super().__init__(data_interface, model_interface, **options)
-
-
-def register(**defaults: Any) -> None:
-    """Make ``dice_ml.Dice(d, m, method="lapace", ...)`` return a LAPACE explainer.
-
-    DiCE 0.12 picks its explainer class in the module function ``dice_ml.dice.decide``; this wraps it once
-    (calling ``register`` again does not wrap it twice). Keywords given to ``dice_ml.Dice`` reach
-    :class:`LapaceDice` (``explainer=``, ``strategy=``, ``random_state=``, ...).
-
-    Parameters
-    ----------
-    **defaults
-        Defaults for those keywords, so that a DiCE script can switch to LAPACE by its ``method`` name
-        alone, e.g. ``register(random_state=0, strategy="last")``. Each call replaces the previous defaults.
-    """
-    _REGISTERED_DEFAULTS.clear()
-    _REGISTERED_DEFAULTS.update(defaults)
-    if is_registered():
-        return
-    original: Callable[..., Any] = dice_ml.dice.decide
-
-    def decide(model_interface: Any, method: Any) -> Any:
-        if method == METHOD:
-            return RegisteredLapaceDice
-        return original(model_interface, method)
-
-    decide.__wrapped__ = original  # type: ignore[attr-defined]
-    decide._lapace_plugin = True  # type: ignore[attr-defined]
-    dice_ml.dice.decide = decide
-
-
-def unregister() -> None:
-    """Undo :func:`register`: restore DiCE's own ``decide`` and forget the defaults."""
-    _REGISTERED_DEFAULTS.clear()
-    while is_registered():
-        dice_ml.dice.decide = dice_ml.dice.decide.__wrapped__
-
-
-def is_registered() -> bool:
-    """Whether ``method="lapace"`` is currently known to ``dice_ml.Dice``."""
-    return bool(getattr(dice_ml.dice.decide, "_lapace_plugin", False))
+# registration with dice_ml.Dice (a subclass of LapaceDice, so imported once it exists)
+from .dice_registration import RegisteredLapaceDice, is_registered, register, unregister  # noqa: E402

@@ -59,7 +59,7 @@ def _quiet():
 
 def _summarise(cfs: Any, proba: Any, classes: List[Any]) -> Dict[str, float]:
     """Share of queries with a counterfactual, and validity of the returned ones under the model."""
-    import numpy as np
+    from lapace_plugin.rules import assigned_to
 
     found, total, valid = 0, 0, 0
     for ex in cfs.cf_examples_list:
@@ -69,7 +69,7 @@ def _summarise(cfs: Any, proba: Any, classes: List[Any]) -> Dict[str, float]:
         found += 1
         p = proba(df)
         total += len(df)
-        valid += int((np.asarray(p).argmax(1) == classes.index(ex.desired_class)).sum())
+        valid += int(assigned_to(p, classes.index(ex.desired_class)).sum())
     n = len(cfs.cf_examples_list)
     return {"coverage": found / float(n), "cfs_per_query": total / float(n), "validity": valid / float(max(total, 1))}
 
