@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only outside the CARL
 from lapace_plugin import FeatureSchema, Lapace
 from lapace_plugin import params as lapace_params
 from lapace_plugin.errors import InvalidParameterError
-from lapace_plugin.rules import round_to_precision
+from lapace_plugin.rules import assigned_to, round_to_precision
 from lapace_plugin.strategies import STRATEGIES
 
 from .carla_data import TabularData, raw_training_frame
@@ -225,7 +225,7 @@ class LapaceCarla(RecourseMethod):
             proba = self._mlmodel.predict_proba(encoded)
             if torch.is_tensor(proba):
                 proba = proba.detach().cpu().numpy()
-            ok = np.asarray(proba).argmax(axis=1) == target
+            ok = assigned_to(proba, target)
             out.loc[np.asarray(positions)[ok], order] = encoded.to_numpy(dtype=float)[ok]
         out.index = factuals.index
         return out

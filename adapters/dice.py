@@ -65,6 +65,7 @@ import pandas as pd
 from lapace_plugin import FeatureSchema, Lapace
 from lapace_plugin.errors import InvalidParameterError
 from lapace_plugin.params import per_call_names
+from lapace_plugin.rules import assigned_to
 from lapace_plugin.strategies import STRATEGIES
 
 
@@ -327,7 +328,7 @@ class LapaceDice(DiceTranslation, DiceResults, ExplainerBase):
         if changed.any():  # rounding to DiCE's precision moved these: ask the model again
             rescored = self._predict_proba(cfs[changed])
             rows = targets[qpos[changed]]
-            target_proba[changed] = np.where(rescored.argmax(axis=1) == rows, rescored[np.arange(len(rows)), rows], -np.inf)
+            target_proba[changed] = np.where(assigned_to(rescored, rows), rescored[np.arange(len(rows)), rows], -np.inf)
         keep = target_proba >= stopping_threshold  # LAPACE's counterfactuals are predicted as the target class
         keep &= self._respects(cfs, queries.iloc[qpos].reset_index(drop=True), constraints)
         keep &= ~pd.concat([pd.Series(qpos, name="__query"), cfs], axis=1).duplicated().to_numpy()

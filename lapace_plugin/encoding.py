@@ -19,6 +19,7 @@ from typing import Any, Dict, List, NamedTuple, Tuple
 import numpy as np
 import pandas as pd
 
+from .rules import decimals_of
 from .schema import FeatureSchema
 
 
@@ -74,8 +75,8 @@ class TabularEncoder:
         self._span = np.where(np.array(hi) > self._lo, np.array(hi) - self._lo, 1.0)
         self._integer = np.array([c in schema.integer or c in ordinal for c in self.numeric], dtype=bool)
         # numbers are rounded to the data's own precision (typed only, so the paper's encoding stays as it was)
-        self._decimals = {j: schema.precision[c] for j, c in enumerate(schema.continuous) if typed and c in schema.precision
-                          and c not in schema.integer}
+        self._decimals = {j: decimals_of(schema, c) for j, c in enumerate(schema.continuous)
+                          if typed and c not in schema.integer and decimals_of(schema, c) is not None}
         self._discrete: Dict[int, np.ndarray] = (
             {self.numeric.index(c): np.asarray(v, dtype=np.float64) for c, v in schema.discrete.items()} if typed else {}
         )

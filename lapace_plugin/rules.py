@@ -57,7 +57,7 @@ def round_to_precision(values: Any, schema: Any, feature: str, dtype: Any = None
     return out
 
 
-def changed(schema: Any, before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
+def changed_features(schema: Any, before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
     """Which features each row of ``after`` changes from the aligned row of ``before``, ``(n, d)`` bool in
     ``schema.features`` order: a numeric feature moved by more than :data:`CHANGE_TOL` of its range, a categorical
     one took another value."""
@@ -73,4 +73,4 @@ def check_unique_index(index: pd.Index, what: str) -> None:
         raise ValueError("the %s' index repeats label(s) %s; its labels identify them in the results" % (what, repeated))
 
 
-__all__ = ["CHANGE_TOL", "assigned_to", "changed", "check_unique_index", "decimals_of", "round_to_precision"]
+__all__ = ["CHANGE_TOL", "assigned_to", "changed_features", "check_unique_index", "decimals_of", "round_to_precision"]

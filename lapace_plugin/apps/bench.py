@@ -21,7 +21,7 @@ from .. import datasets
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
 from ..paths import interpolate
-from ..rules import changed
+from ..rules import changed_features
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -162,8 +162,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _changed(schema: Any, counterfactuals: pd.DataFrame, queries: pd.DataFrame) -> float:
-    """Mean number of features a counterfactual changes (:func:`lapace_plugin.rules.changed`)."""
-    return float(changed(schema, queries.loc[counterfactuals.index.get_level_values("query")], counterfactuals).sum(1).mean())
+    """Mean number of features a counterfactual changes (:func:`lapace_plugin.rules.changed_features`)."""
+    return float(changed_features(schema, queries.loc[counterfactuals.index.get_level_values("query")], counterfactuals).sum(1).mean())
 
 
 # ---------------------------------------------------------------------------------------------- lapace bench --distributed

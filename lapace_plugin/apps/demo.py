@@ -17,7 +17,7 @@ from ..evaluation import metrics
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
 from ..result import Explanation
-from ..rules import changed
+from ..rules import changed_features
 from . import plots
 
 NOT_ADVICE = {"adult": ("marital_status", "relationship")}
@@ -163,7 +163,7 @@ def describe_recourse(res: Explanation, label: Any, target_name: str, classes: A
     chosen = res.counterfactuals_with_paths()
     proba = chosen[chosen["query"] == label].set_index("rank")["probability"]
     lines = [head + "; to be predicted %s=%s:" % (target_name, classes[res.target_class[i]])]
-    moved = changed(res.schema, pd.DataFrame([query] * len(cfs), columns=cfs.columns), cfs)
+    moved = changed_features(res.schema, pd.DataFrame([query] * len(cfs), columns=cfs.columns), cfs)
     for i, (rank, row) in enumerate(cfs.iloc[:options].iterrows()):
         changes = ["%s %s -> %s" % (name, _fmt(query[name]), _fmt(row[name])) for name, hit in zip(res.schema.features, moved[i]) if hit]
         lines.append("  option %d (probability %.2f): %s" % (rank + 1, proba.get(rank, np.nan), "; ".join(changes) or "no change"))

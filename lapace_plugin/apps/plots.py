@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..explainer import Lapace
 from ..result import Explanation
-from ..rules import changed
+from ..rules import changed_features
 
 
 def figure(width: float, height: float) -> tuple:
@@ -76,7 +76,7 @@ def feature_changes(explainer: Lapace, results: dict, path: str, title: Optional
         if len(cf) == 0:
             continue
         factual = res.queries.loc[cf.index.get_level_values("query")]
-        ax.barh(y + i * width, changed(schema, factual, cf).mean(0), height=width, label=name)
+        ax.barh(y + i * width, changed_features(schema, factual, cf).mean(0), height=width, label=name)
     ax.set_yticks(y + width * (len(results) - 1) / 2)
     ax.set_yticklabels(schema.features)
     ax.invert_yaxis()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..distance import feature_distances, pairwise, parts
-from ..rules import changed as changed_features
+from ..rules import changed_features
 from .frames import feature_frame, groups, matched_factuals, nan_mean, query_ids
 
 
