@@ -16,7 +16,7 @@ def checked_proba(predict_proba: Any, X: pd.DataFrame, n_classes: Optional[int] 
     Parameters
     ----------
     predict_proba
-        A callable ``DataFrame -> (n, L)``, or an object with such a ``predict_proba`` method.
+        A callable ``DataFrame -> (n, L)``.
     X
         Raw rows.
     n_classes
@@ -25,8 +25,7 @@ def checked_proba(predict_proba: Any, X: pd.DataFrame, n_classes: Optional[int] 
         What ``X`` is, for the message: non-finite probabilities are then an error; without it such rows keep them
         (and are never valid counterfactuals, :func:`lapace_plugin.rules.assigned_to`).
     """
-    fn = getattr(predict_proba, "predict_proba", predict_proba)
-    probs = np.array(fn(X), dtype=np.float64)  # a copy: a DataFrame's values may be read-only
+    probs = np.array(predict_proba(X), dtype=np.float64)  # a copy: a DataFrame's values may be read-only
     if probs.ndim != 2 or probs.shape[0] != len(X) or probs.shape[1] < 2:
         raise ValueError(
             "predict_proba must return an array of shape (n_rows, n_classes>=2); got shape %s for %d rows" % (probs.shape, len(X))

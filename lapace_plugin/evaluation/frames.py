@@ -79,7 +79,7 @@ def targets_per_row(target_class: TargetClass, ids: np.ndarray, factuals: Option
 
 def probabilities(predict_proba: Any, frame: pd.DataFrame) -> np.ndarray:
     """Call a ``predict_proba`` callable (or an object with that method) and check it returns ``(n, L)``."""
-    return checked_proba(predict_proba, frame)
+    return checked_proba(getattr(predict_proba, "predict_proba", predict_proba), frame)
 
 
 def predicted_class(predict_proba: Any, frame: pd.DataFrame) -> np.ndarray:
