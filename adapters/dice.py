@@ -118,7 +118,7 @@ from .dice_results import DiceResults, _rows  # noqa: E402
 from .dice_translation import DiceTranslation  # noqa: E402
 
 
-class LapaceDice(DiceTranslation, DiceResults, ExplainerBase):
+class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase first: DiCE reassigns __class__
     """DiCE explainer whose counterfactuals come from LAPACE latent paths.
 
     Parameters

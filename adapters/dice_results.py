@@ -19,6 +19,8 @@ _FEW_CF_MESSAGE = "Diverse Counterfactuals found for the given configuration, pe
 class DiceResults:
     """Build DiCE's result objects, with DiCE's messages (module docstring)."""
 
+    __slots__ = ()  # a mixin: DiCE reassigns __class__, so the instance layout stays ExplainerBase's
+
     def _labels(self, indices: Sequence[int]) -> List[Any]:
         """Model output labels (``classes_`` of sklearn models) of class indices."""
         return list(self.decode_model_output(pd.Series(np.asarray(indices, dtype=int))))

@@ -22,6 +22,8 @@ from lapace_plugin.refine import PosthocSparsity
 class DiceTranslation:
     """Translate DiCE's arguments to LAPACE's and LAPACE's counterfactuals to DiCE's format (module docstring)."""
 
+    __slots__ = ()  # a mixin: DiCE reassigns __class__, so the instance layout stays ExplainerBase's
+
     def _query_frame(self, query_instances: Any) -> Tuple[pd.DataFrame, Optional[List[pd.DataFrame]]]:
         """All queries in one frame in the caller's format, and, unless they came as one DataFrame, each
         query's own one-row frame (whose dtypes DiCE gives that query's results)."""
