@@ -286,7 +286,7 @@ class EncodedConstraints:
         This decides which decoded points get gradient repair; whether a returned row respects the constraints is
         judged on raw rows by :meth:`Constraints.violations`.
         """
-        tol = 1e-6
+        tol = CHANGE_TOL  # encoded numbers are in scaled units: a share of the feature's range
         bad = np.zeros(len(points), dtype=bool)
         for j in self.immutable_cont:
             bad |= np.abs(points[:, j] - factuals[:, j]) > tol

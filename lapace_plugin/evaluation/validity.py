@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .frames import PredictProba, TargetClass, feature_frame, predicted_class, query_ids, targets_per_row
+from ..rules import assigned_to
+from .frames import PredictProba, TargetClass, feature_frame, probabilities, query_ids, targets_per_row
 
 
 def valid_rows(
@@ -18,7 +19,7 @@ def valid_rows(
     if len(ids) == 0:
         return np.zeros(0, dtype=bool)
     targets = targets_per_row(target_class, ids, factuals)
-    return predicted_class(predict_proba, feature_frame(counterfactuals, schema)) == targets
+    return assigned_to(probabilities(predict_proba, feature_frame(counterfactuals, schema)), targets)
 
 
 def validity(
