@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from lapace_plugin.rules import assigned_to
+
 METHODS = ("lapace-first", "lapace-first-revert", "lapace-last", "wachter", "growing-spheres", "cchvae", "face")
 COLUMNS = [
     "Distance_1",
@@ -48,7 +50,7 @@ def select_factuals(model: Any, n_factuals: int, random_state: int = 0) -> pd.Da
     """
     test = model.data.df_test
     proba = np.asarray(model.predict_proba(test[model.feature_input_order]))
-    negatives = test[proba.argmax(axis=1) == 0]
+    negatives = test[assigned_to(proba, 0)]
     if len(negatives) < n_factuals:
         raise ValueError("only %d test rows are predicted unfavourable; asked for %d" % (len(negatives), n_factuals))
     return negatives.sample(n=n_factuals, random_state=random_state).reset_index(drop=True)

@@ -23,6 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from lapace_plugin.rules import assigned_to
+
 try:
     import torch
     from carla.data.catalog import DataCatalog
@@ -416,7 +418,7 @@ def train_torch_mlp(
             print("epoch %d loss %.4f" % (epoch + 1, total / len(xt)))
     model = TorchModel(data, net, order)
     xs, ys = _xy(data, data.df_test, order)
-    model.test_accuracy = float((model.predict_proba(xs).argmax(axis=1) == ys).mean())
+    model.test_accuracy = float(assigned_to(model.predict_proba(xs), ys).mean())
     return model
 
 
@@ -431,5 +433,5 @@ def train_sklearn(data: Any, estimator: Any = None, random_state: int = 0) -> Sk
     estimator.fit(x, y)
     model = SklearnModel(data, estimator, order)
     xs, ys = _xy(data, data.df_test, order)
-    model.test_accuracy = float((model.predict_proba(xs).argmax(axis=1) == ys).mean())
+    model.test_accuracy = float(assigned_to(model.predict_proba(xs), ys).mean())
     return model
