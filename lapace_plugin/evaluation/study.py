@@ -47,6 +47,7 @@ from .. import datasets
 from . import artefacts, metrics
 from .cells import MethodResult, Setup, run_method
 from .claims import check_claims
+from .front import front_table
 from .generative import train_on_synthetic
 from .intervals import summarise
 from .methods import DEFAULT_METHODS, LAPACE_METHODS, METHODS, SLOW_METHODS
@@ -379,6 +380,7 @@ class _Writer:
         results.to_csv(os.path.join(out, "results.csv"), index=False)
         summary.to_csv(os.path.join(out, "summary.csv"), index=False)
         claims.to_csv(os.path.join(out, "claims.csv"), index=False)
+        front_table(summary).to_csv(os.path.join(out, "front.csv"), index=False)
         facts.to_csv(os.path.join(out, "datasets.csv"), index=False)
         generative.to_csv(os.path.join(out, "generative.csv"), index=False)
         wall = time.perf_counter() - self.start

@@ -14,11 +14,13 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .base import Baseline
+from .cchvae import CCHVAE
 from .drce import DRCE
 from .nnce import NNCE
+from .revise import Revise
 from .robxce import RobXCE
 
-__all__ = ["Baseline", "NNCE", "DRCE", "RobXCE", "BASELINES"]
+__all__ = ["Baseline", "NNCE", "DRCE", "RobXCE", "CCHVAE", "Revise", "BASELINES"]
 
-BASELINES: Dict[str, Type[Baseline]] = {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE}
+BASELINES: Dict[str, Type[Baseline]] = {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE, "cchvae": CCHVAE, "revise": Revise}
 """Baseline classes by the method names used in the study."""
