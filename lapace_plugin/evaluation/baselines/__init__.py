@@ -16,11 +16,13 @@ from typing import Dict, Type
 from .base import Baseline
 from .cchvae import CCHVAE
 from .drce import DRCE
+from .ellice import ElliCE
 from .nnce import NNCE
 from .revise import Revise
 from .robxce import RobXCE
 
-__all__ = ["Baseline", "NNCE", "DRCE", "RobXCE", "CCHVAE", "Revise", "BASELINES"]
+__all__ = ["Baseline", "NNCE", "DRCE", "RobXCE", "CCHVAE", "Revise", "ElliCE", "BASELINES"]
 
-BASELINES: Dict[str, Type[Baseline]] = {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE, "cchvae": CCHVAE, "revise": Revise}
+BASELINES: Dict[str, Type[Baseline]] = {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE, "cchvae": CCHVAE, "revise": Revise,
+                                        "ellice": ElliCE}
 """Baseline classes by the method names used in the study."""
