@@ -246,8 +246,8 @@ def _dominates(dataset: str, table: Dict[str, pd.DataFrame], lapace: List[str], 
     else:
         verdict = "inconclusive"
     n = max(min(ci.n for ci in d) for _, d in verdicts.values())
-    detail = "; ".join("%s %s (%s)" % (m, v, ", ".join("%s %+.3g" % (c, ci.mean) for c, ci in zip(OBJECTIVES, d)))
-                       for m, (v, d) in verdicts.items())
+    detail = "paired mean differences, positive = LAPACE better: " + "; ".join(
+        "%s %s (%s)" % (m, v, ", ".join("%s %+.3g" % (c, ci.mean) for c, ci in zip(OBJECTIVES, d))) for m, (v, d) in verdicts.items())
     return _row(dataset, DOMINATES_ROBXCE, verdict, Interval(np.nan, np.nan, np.nan, n), detail)
 
 
