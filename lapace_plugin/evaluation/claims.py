@@ -11,8 +11,8 @@ Verdicts:
 
 The front claims (:mod:`lapace_plugin.evaluation.front`) judge dominance on (L1 proximity, model robustness, median
 LOF) with the same paired intervals: "a LAPACE setting is non-dominated" holds when some LAPACE method is surely
-better than every other method on at least one objective, and fails when every LAPACE method is surely dominated by
-another method; "a LAPACE setting dominates RobXCE" holds when some LAPACE method is at least as good as RobXCE on
+better than every method that is not LAPACE on at least one objective, and fails when every LAPACE method is surely
+dominated by such a method; "a LAPACE setting dominates RobXCE" holds when some LAPACE method is at least as good as RobXCE on
 all three objectives, and fails when every LAPACE method is surely worse on one.
 
 A claim about a method the study was not asked to run is left out. "Best" compares with every method that is not
@@ -195,14 +195,15 @@ _NO_INTERVAL = Interval(np.nan, np.nan, np.nan, 0)
 
 
 def _non_dominated(dataset: str, table: Dict[str, pd.DataFrame], lapace: List[str]) -> Dict[str, Any]:
-    """Some LAPACE method escapes every other method (surely better on an objective): holds; every one is surely
-    dominated: fails."""
+    """Some LAPACE method escapes every method that is not LAPACE (surely better on an objective): holds; every one is
+    surely dominated by such a method: fails. Dominance is transitive, so a LAPACE method that no other method beats
+    except LAPACE ones leaves some LAPACE method on the front: the rivals are the methods that are not LAPACE."""
     free, beaten, open_ = [], [], []
     n = 0
     for method in lapace:
         rivals = {}
         for other in table:
-            if other == method:
+            if other in lapace:
                 continue
             mine = _objective_differences(table, method, other)
             if mine is not None:
