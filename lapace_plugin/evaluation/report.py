@@ -126,7 +126,7 @@ def front_png(summary: pd.DataFrame, title: str = "") -> bytes:
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.11)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.89, bottom=0.11)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
@@ -141,7 +141,7 @@ def write_figures(summary: pd.DataFrame, out: str) -> Dict[str, bytes]:
         seeds = int(part["n_seeds"].max())
         over = "mean over %d seed%s, 95%% t-interval" % (seeds, "" if seeds == 1 else "s")
         pngs[dataset] = figure_png(part, "%s: %s" % (dataset, over))
-        pngs[dataset + "-front"] = front_png(part, "%s: proximity against model robustness (%s; ringed: the front)" % (dataset, over))
+        pngs[dataset + "-front"] = front_png(part, "%s: proximity against model robustness\n%s; ringed: the front" % (dataset, over))
         for stem in (dataset, dataset + "-front"):
             with open(os.path.join(out, "figures", "%s.png" % stem), "wb") as fh:
                 fh.write(pngs[stem])
