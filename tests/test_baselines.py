@@ -12,7 +12,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from lapace_plugin import datasets
 from lapace_plugin.evaluation import metrics
-from lapace_plugin.evaluation.baselines import BASELINES, DRCE, NNCE, RobXCE
+from lapace_plugin.evaluation.baselines import BASELINES, CCHVAE, DRCE, NNCE, ElliCE, Revise, RobXCE
 
 
 def forest(ds: datasets.Dataset, n_rows: int = None):
@@ -94,8 +94,8 @@ def test_unreachable_target_is_reported_as_a_failure(compas):
         assert "no training row is predicted as class 1" in method.failures[queries.index[0]]
 
 
-def test_registry_names_the_three_baselines():
-    assert BASELINES == {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE}
+def test_registry_names_every_baseline():
+    assert BASELINES == {"nnce": NNCE, "drce": DRCE, "robxce": RobXCE, "cchvae": CCHVAE, "revise": Revise, "ellice": ElliCE}
 
 
 # ------------------------------------------------------------------ NNCE

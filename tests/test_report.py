@@ -107,6 +107,8 @@ return {
   cell: document.querySelector('#results-compas tbody tr').cells[8].textContent,
   images: Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth, src: i.src.slice(0, 22)})),
   fetched: performance.getEntriesByType('resource').map(e => e.name),
+  front: Array.from(document.querySelectorAll('#front-compas tbody tr')).map(r => [r.cells[0].textContent, r.cells[4].textContent]),
+  frontFigure: (i => i && {complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})(document.getElementById('front-figure-compas')),
 };
 """
 
@@ -122,6 +124,10 @@ def test_report_loads_without_errors_and_shows_the_tables(browser: WebDriver) ->
     assert "[" in page["cell"] and "]" in page["cell"]  # mean [low, high] over the two seeds
     assert page["images"] and all(i["complete"] and i["width"] > 0 and i["src"] == "data:image/png;base64," for i in page["images"])
     assert page["fetched"] == [], "a self-contained page fetches nothing"
+    front = dict(page["front"])  # method -> "non-dominated" / "dominated"
+    assert set(front) == {"nnce", "lapace-last"} and "non-dominated" in front.values(), front
+    figure = page["frontFigure"]
+    assert figure and figure["complete"] and figure["width"] > 300 and figure["height"] > 200, figure
     errors = [e for e in browser.do("POST", "/se/log", {"type": "browser"}) if e["level"] == "SEVERE"]
     assert errors == []
 

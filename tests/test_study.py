@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from lapace_plugin import datasets
+from lapace_plugin.apps import study as study_cli
 from lapace_plugin.evaluation import artefacts, intervals, methods, study
 from lapace_plugin.evaluation.cells import Setup
 from lapace_plugin.evaluation.metrics import AGGREGATES, METRICS
@@ -26,7 +27,7 @@ METHODS = ["nnce", "lapace-first", "lapace-last"]
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = str(tmp_path_factory.mktemp("study"))
-    assert study.main(TINY + ["--seeds", "0", "1", "--methods"] + METHODS + ["--out", out]) == 0
+    assert study_cli.main(TINY + ["--seeds", "0", "1", "--methods"] + METHODS + ["--out", out]) == 0
     return out
 
 
@@ -153,7 +154,7 @@ def test_timeouts_failures_and_missing_frameworks_are_reported_not_dropped(tmp_p
     out = str(tmp_path)
     args = TINY + ["--methods", "robxce", "drce", "dice-random", "rocelib-drce", "--time-budget", "0.0001",
                    "--no-generative", "--out", out]
-    assert study.main(args) == 0
+    assert study_cli.main(args) == 0
     results = _csv(out, "results.csv").set_index("method")
     assert results.index.tolist() == ["robxce", "drce", "dice-random", "rocelib-drce"]
     assert results.loc["robxce", "status"].startswith("timeout")
@@ -170,6 +171,17 @@ def test_binary_only_rocelib_methods_are_not_applicable_to_wine(tmp_path) -> Non
     assert status.startswith("not applicable: RoCELib's generators handle binary tasks only")
 
 
+def test_ellice_runs_beside_the_others_on_the_logistic_classifier_and_is_not_applicable_elsewhere(tmp_path) -> None:
+    common = dict(datasets=["german"], n_queries=3, retrained=2, generative=False, progress=False)
+    config = study.StudyConfig(methods=["nnce", "ellice"], classifier="logistic", out=str(tmp_path / "logistic"), **common)
+    results = study.run_study(config).results.set_index("method")
+    assert (results["status"] == "ok").all(), results["status"].tolist()
+    assert results.loc["ellice", "n_queries"] == 3 and results.loc["ellice", "validity"] == 1.0
+    forest = study.StudyConfig(methods=["ellice"], out=str(tmp_path / "rf"), **common)
+    status = study.run_study(forest).results["status"].iloc[0]
+    assert status.startswith("not applicable: ElliCE explains a logistic regression")
+
+
 def test_config_rejects_bad_values_by_name() -> None:
     with pytest.raises(ValueError, match="unknown methods"):
         study.StudyConfig(methods=["wachter"])
@@ -181,7 +193,7 @@ def test_config_rejects_bad_values_by_name() -> None:
 
 def test_help_lists_the_options_and_the_files(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        study.main(["--help"])
+        study_cli.main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for option in ("--datasets", "--methods", "--seeds", "--config", "--slow-queries", "--workers", "--scheduler",
@@ -226,10 +238,10 @@ def test_generative_evaluation_trains_on_synthetic_rows_and_tests_on_real_ones()
 
 
 def test_config_option_reruns_the_saved_study_with_the_given_options_replacing_its_values(tiny_study: str) -> None:
-    parser = study.build_parser()
+    parser = study_cli.build_parser()
     args = parser.parse_args(["--config", os.path.join(tiny_study, "config.json"), "--seeds", "5", "--no-generative",
                               "--out", "elsewhere"])
-    config = study.config_from_args(args, "lapace study --config ...", parser)
+    config = study_cli.config_from_args(args, "lapace study --config ...", parser)
     assert (config.seeds, config.generative, config.out) == ([5], False, "elsewhere")
     assert (config.methods, config.epochs, config.max_train_rows, config.n_queries) == (METHODS, 15, 1500, 6)  # saved
     assert config.progress is False  # saved (the fixture ran with --no-progress)

@@ -4,7 +4,8 @@ Every table cell can be recomputed from these files: a cell of ``results.csv`` i
 ``lof_median``, the sum for ``constraint_violations``) of one column of that method's ``per_counterfactual.csv`` or
 ``per_query.csv`` (NaN left out); a cell of ``summary.csv`` is the mean of the seeds' ``results.csv`` values with
 the t-interval of :mod:`lapace_plugin.evaluation.intervals`; the claims follow from ``results.csv``,
-``datasets.csv`` and ``generative.csv`` by :mod:`lapace_plugin.evaluation.claims`.
+``datasets.csv`` and ``generative.csv`` by :mod:`lapace_plugin.evaluation.claims`; ``front.csv`` follows from
+``summary.csv`` by :mod:`lapace_plugin.evaluation.front`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ ARTEFACTS = (
     ("results.csv", "one row per dataset x method x seed: status, counts (n_queries, n_covered, n_both_runs) and every metric"),
     ("summary.csv", "one row per dataset x method: each metric's mean over seeds, 95% t-interval (_low, _high) and seed count (_seeds)"),
     ("claims.csv", "the paper's claims per dataset: verdict (holds / fails / inconclusive / not run), estimate and interval"),
+    ("front.csv", "per dataset x method: mean L1, model robustness and median LOF, whether no other method dominates it, and by what"),
     ("datasets.csv", "per dataset x seed: accuracy, fit times, centroid validity, queries' own LOF, held-out support violations"),
     ("generative.csv", "per dataset x seed: train-on-synthetic vs train-on-real test accuracy, beside the paper's gap"),
     ("results.md, report.html", "the tables with intervals, the claims and the figures (report.html is self-contained)"),
     ("figures/<dataset>.png", "one bar per method and metric, with its 95% interval"),
+    ("figures/<dataset>-front.png", "L1 proximity against model robustness: one point per method with its 95% intervals, the front ringed"),
     ("cells/<dataset>/seed<k>/queries.csv", "the queries: id, target class index, predicted class index, features"),
     ("cells/<dataset>/seed<k>/perturbed_queries.csv", "the perturbed copies of the queries used for input robustness"),
     ("cells/<dataset>/seed<k>/synthetic.csv", "LAPACE's synthetic rows for the generative evaluation (class = decoded class)"),

@@ -9,6 +9,12 @@ Verdicts:
 - **inconclusive**: the interval straddles 0, or only one seed is available;
 - **not run**: a method or value the claim needs is missing (the detail says why).
 
+The front claims (:mod:`lapace_plugin.evaluation.front`) judge dominance on (L1 proximity, model robustness, median
+LOF) with the same paired intervals: "a LAPACE setting is non-dominated" holds when some LAPACE method is surely
+better than every method that is not LAPACE on at least one objective, and fails when every LAPACE method is surely
+dominated by such a method; "a LAPACE setting dominates RobXCE" holds when some LAPACE method is at least as good as RobXCE on
+all three objectives, and fails when every LAPACE method is surely worse on one.
+
 A claim about a method the study was not asked to run is left out. "Best" compares with every method that is not
 LAPACE (the paper's claim is about LAPACE against its baselines).
 
@@ -22,6 +28,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
+from .front import OBJECTIVES, at_least_as_good, escapes, surely_dominates
 from .intervals import Interval, paired, t_interval
 from .metrics import METRICS
 
@@ -42,6 +49,8 @@ VERSUS_CLAIMS = tuple(  # (title, method, other, column): at least as good as th
     for method in ("lapace-first", "lapace-first-neighbour", "lapace-first-revert", "lapace-first-paper")
     for column in ("proximity_l1", "lof_median")
 )
+NON_DOMINATED = "a LAPACE setting is non-dominated"
+DOMINATES_ROBXCE = "a LAPACE setting dominates RobXCE"
 COLUMNS = ("dataset", "claim", "verdict", "estimate", "low", "high", "n_seeds", "detail")
 
 
@@ -70,6 +79,11 @@ def check_claims(results: pd.DataFrame, facts: pd.DataFrame, generative: Optiona
         for title, method, other, column in VERSUS_CLAIMS:
             if method in table and other in table:
                 out.append(_versus(dataset, title, table, method=method, other=other, column=column))
+        lapace = [m for m in table if m.startswith("lapace")]
+        if lapace and len(table) > len(lapace):
+            out.append(_non_dominated(dataset, table, lapace))
+        if lapace and "robxce" in table:
+            out.append(_dominates(dataset, table, lapace, "robxce"))
         if generative is not None and len(generative):
             gen = generative[generative["dataset"] == dataset]
             if len(gen) and gen["paper_gap"].notna().any():
@@ -163,6 +177,79 @@ def _best(dataset: str, title: str, table: Dict[str, pd.DataFrame], method: str,
     worse = [o for o, v in verdicts.items() if v != "holds"]
     detail = "closest: %s (difference %.4g)%s" % (closest, diffs[closest].mean, "; not beaten: %s" % ", ".join(worse) if worse else "")
     return _row(dataset, title, verdict, diffs[closest], detail)
+
+
+def _objective_differences(table: Dict[str, pd.DataFrame], method: str, other: str) -> Optional[List[Interval]]:
+    """Paired intervals of ``method`` minus ``other`` on each front objective (positive: ``method`` better), or
+    ``None`` when either lacks a value."""
+    out = []
+    for column in OBJECTIVES:
+        ci, missing = _difference(table, method, other, column)
+        if ci is None or ci.n == 0:
+            return None
+        out.append(ci)
+    return out
+
+
+_NO_INTERVAL = Interval(np.nan, np.nan, np.nan, 0)
+
+
+def _non_dominated(dataset: str, table: Dict[str, pd.DataFrame], lapace: List[str]) -> Dict[str, Any]:
+    """Some LAPACE method escapes every method that is not LAPACE (surely better on an objective): holds; every one is
+    surely dominated by such a method: fails. Dominance is transitive, so a LAPACE method that no other method beats
+    except LAPACE ones leaves some LAPACE method on the front: the rivals are the methods that are not LAPACE."""
+    free, beaten, open_ = [], [], []
+    n = 0
+    for method in lapace:
+        rivals = {}
+        for other in table:
+            if other in lapace:
+                continue
+            mine = _objective_differences(table, method, other)
+            if mine is not None:
+                rivals[other] = mine
+                n = max(n, min(ci.n for ci in mine))
+        if not rivals:
+            continue
+        by = [o for o, d in rivals.items() if surely_dominates([Interval(-c.mean, -c.high, -c.low, c.n) for c in d])]
+        if by:
+            beaten.append("%s by %s" % (method, by[0]))
+        elif all(escapes(d) for d in rivals.values()):
+            free.append(method)
+        else:
+            open_.append(method)
+    if not (free or beaten or open_):
+        return _row(dataset, NON_DOMINATED, "not run", _NO_INTERVAL, "no LAPACE method and rival with all of %s" % ", ".join(OBJECTIVES))
+    verdict = "holds" if free else ("fails" if not open_ else "inconclusive")
+    detail = "; ".join(part for part in (
+        "non-dominated: %s" % ", ".join(free) if free else "",
+        "undecided: %s" % ", ".join(open_) if open_ else "",
+        "dominated: %s" % ", ".join(beaten) if beaten else "",
+    ) if part)
+    return _row(dataset, NON_DOMINATED, verdict, Interval(np.nan, np.nan, np.nan, n), detail)
+
+
+def _dominates(dataset: str, table: Dict[str, pd.DataFrame], lapace: List[str], other: str) -> Dict[str, Any]:
+    """Some LAPACE method at least as good as ``other`` on every objective: holds; every one surely worse on one:
+    fails."""
+    verdicts = {}
+    for method in lapace:
+        diffs = _objective_differences(table, method, other)
+        if diffs is not None:
+            verdicts[method] = (at_least_as_good(diffs), diffs)
+    if not verdicts:
+        return _row(dataset, DOMINATES_ROBXCE, "not run", _NO_INTERVAL, "%s or every LAPACE method lacks a value" % other)
+    found = [m for m, (v, _) in verdicts.items() if v == "holds"]
+    if found:
+        verdict = "holds"
+    elif all(v == "fails" for v, _ in verdicts.values()):
+        verdict = "fails"
+    else:
+        verdict = "inconclusive"
+    n = max(min(ci.n for ci in d) for _, d in verdicts.values())
+    detail = "paired mean differences, positive = LAPACE better: " + "; ".join(
+        "%s %s (%s)" % (m, v, ", ".join("%s %+.3g" % (c, ci.mean) for c, ci in zip(OBJECTIVES, d))) for m, (v, d) in verdicts.items())
+    return _row(dataset, DOMINATES_ROBXCE, verdict, Interval(np.nan, np.nan, np.nan, n), detail)
 
 
 def _gap(dataset: str, gen: pd.DataFrame) -> Dict[str, Any]:

@@ -4,7 +4,10 @@
 failure reason of every query without one, and, for LAPACE, each returned counterfactual's path metadata
 (component, tau, probability) from :meth:`lapace_plugin.result.Explanation.to_frame`.
 
-- ``nnce``, ``drce``, ``robxce``: this package's implementations (:mod:`lapace_plugin.evaluation.baselines`);
+- ``nnce``, ``drce``, ``robxce``, ``cchvae``, ``revise``: this package's implementations
+  (:mod:`lapace_plugin.evaluation.baselines`); the generative two keep the schema's immutable features, as LAPACE's
+  constrained row does;
+- ``ellice``: the ``ellice`` package on the ``logistic`` classifier (not applicable to the others);
 - ``dice-random``, ``dice-genetic``, ``dice-kdtree``: the real ``dice-ml`` with its default settings;
 - ``lapace-*``: :data:`LAPACE_METHODS` on the ``Lapace`` fitted per dataset and seed with their decoder (one fit per
   decoder, shared by the methods that use it);
@@ -50,12 +53,13 @@ ROCELIB_METHODS = {  # study name -> RoCELib generator (module, class); see lapa
     "rocelib-kdtree-nnce": "KDTreeNNCE",
     "rocelib-drce": "DiverseRobustCE",
 }
-METHODS = ("nnce", "drce", "robxce") + DICE_METHODS + tuple(LAPACE_METHODS) + tuple(ROCELIB_METHODS)
-SINGLE_CF_METHODS = ("nnce", "robxce", "rocelib-nnce", "rocelib-kdtree-nnce")
-BATCHED_METHODS = ("nnce", "drce") + tuple(LAPACE_METHODS)
-SLOW_METHODS = DICE_METHODS + ("robxce",) + tuple(ROCELIB_METHODS)
+GENERATIVE_BASELINES = ("cchvae", "revise")
+METHODS = ("nnce", "drce", "robxce") + GENERATIVE_BASELINES + ("ellice",) + DICE_METHODS + tuple(LAPACE_METHODS) + tuple(ROCELIB_METHODS)
+SINGLE_CF_METHODS = ("nnce", "robxce", "rocelib-nnce", "rocelib-kdtree-nnce") + GENERATIVE_BASELINES + ("ellice",)
+BATCHED_METHODS = ("nnce", "drce") + GENERATIVE_BASELINES + tuple(LAPACE_METHODS)
+SLOW_METHODS = DICE_METHODS + ("robxce", "ellice") + tuple(ROCELIB_METHODS)
 """Methods that explain only the first ``slow_queries`` queries (about a second per query or more on adult: DiCE's
-searches, RobXCE's stability estimates, and RoCELib's generators, which classify every training row again for each
+searches, RobXCE's stability estimates, ElliCE's per-query optimisation, and RoCELib's generators, which classify every training row again for each
 query and, for NNCE, loop over them in Python)."""
 DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("dice-genetic", "rocelib-nnce"))
 """Left out by default (``--methods`` adds them). On 2 cores ``dice-genetic`` takes 12-17 s per query on compas, longer
@@ -102,7 +106,8 @@ class Method:
 
 
 class BaselineMethod(Method):
-    """NNCE, DRCE or RobXCE from :mod:`lapace_plugin.evaluation.baselines` (no constraints, as in their papers)."""
+    """A baseline of :mod:`lapace_plugin.evaluation.baselines`: NNCE, DRCE and RobXCE without constraints, as in
+    their papers; C-CHVAE, REVISE and ElliCE with the schema's immutable features, as in theirs."""
 
     def fit(self) -> float:
         config = self.data.config
@@ -113,6 +118,10 @@ class BaselineMethod(Method):
                 "max_search": config.robx_max_search or None,
                 "random_state": self.data.seed,
             }
+        elif self.name in GENERATIVE_BASELINES:
+            kwargs = {"immutable": "schema", "random_state": self.data.seed}
+        elif self.name == "ellice":
+            kwargs = {"immutable": "schema", "random_state": self.data.seed, "logistic": self._logistic()}
         start = time.perf_counter()
         self.method = BASELINES[self.name](schema=self.data.schema, **kwargs).fit(self.data.X_train, self.data.proba)
         return time.perf_counter() - start
@@ -120,6 +129,21 @@ class BaselineMethod(Method):
     def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
         cfs = self.method.explain(queries, target_class=targets, n_counterfactuals=self.k)
         return Explained(cfs, dict(self.method.failures))
+
+    def _logistic(self) -> Any:
+        """ElliCE's model: the study's ``logistic`` classifier on a binary task."""
+        try:
+            import ellice  # noqa: F401
+        except ImportError:
+            from .baselines.ellice import INSTALL
+
+            raise NotInstalled(INSTALL)
+        if self.data.config.classifier != "logistic":
+            raise NotApplicable("ElliCE explains a logistic regression (or a single-logit network); run the study with "
+                                "--classifier logistic")
+        if len(self.data.classes) != 2:
+            raise NotApplicable("ElliCE explains a single logit: binary tasks only")
+        return self.data.model.named_steps["model"]
 
 
 class LapaceMethod(Method):

@@ -12,10 +12,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .front import front_table
 from .metrics import METRICS
 
 _FAMILY_COLOURS = {"lapace": "#1f77b4", "dice": "#ff7f0e", "nnce": "#2ca02c", "drce": "#d62728", "robxce": "#9467bd",
-                   "rocelib": "#8c564b"}
+                   "rocelib": "#8c564b", "cchvae": "#e377c2", "revise": "#17becf", "ellice": "#bcbd22"}
 TABLE_METRICS = ("validity", "proximity_l1", "sparsity", "features_changed", "lof_median", "ynn", "support_violations",
                  "diversity", "input_robustness", "model_robustness", "model_robustness_all", "constraint_violations",
                  "coverage", "runtime_per_query")
@@ -82,15 +83,68 @@ def figure_png(summary: pd.DataFrame, title: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def _on_front(flag: Any) -> bool:
+    """``front.csv``'s ``non_dominated`` as a bool (empty, for a method not compared, is False)."""
+    return bool(flag) if flag is not None and pd.notna(flag) else False
+
+
+def front_png(summary: pd.DataFrame, title: str = "") -> bytes:
+    """PNG bytes of one dataset's front: L1 proximity (x) against model robustness (y), one point per method with
+    its 95% intervals as error bars; methods no other method dominates (:mod:`lapace_plugin.evaluation.front`, on
+    L1, robustness and median LOF) are ringed in black and named in bold.
+
+    Parameters
+    ----------
+    summary
+        The dataset's rows of ``summary.csv``.
+    title
+        Figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    front = front_table(summary).set_index("method")["non_dominated"]
+    fig = Figure(figsize=(7.5, 5.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for _, row in summary.iterrows():
+        x, y = (pd.to_numeric(pd.Series([row.get(c)]), errors="coerce").iloc[0] for c in ("proximity_l1", "model_robustness"))
+        if pd.isna(x) or pd.isna(y):
+            continue
+        errors = []
+        for c, v in (("proximity_l1", x), ("model_robustness", y)):
+            low, high = row.get(c + "_low"), row.get(c + "_high")
+            errors.append([[0.0 if pd.isna(low) else max(v - low, 0.0)], [0.0 if pd.isna(high) else max(high - v, 0.0)]])
+        on_front = _on_front(front.get(row["method"]))
+        ax.errorbar([x], [y], xerr=errors[0], yerr=errors[1], fmt="o", color=_colour(row["method"]), ecolor=_colour(row["method"]),
+                    elinewidth=0.8, capsize=2, markersize=7, markeredgecolor="black" if on_front else _colour(row["method"]),
+                    markeredgewidth=1.6 if on_front else 0.5)
+        ax.annotate(row["method"], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                    fontweight="bold" if on_front else "normal")
+    ax.set_xlabel("%s  (lower better)" % METRICS["proximity_l1"].label, fontsize=9)
+    ax.set_ylabel("%s  (higher better)" % METRICS["model_robustness"].label, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.89, bottom=0.11)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
 def write_figures(summary: pd.DataFrame, out: str) -> Dict[str, bytes]:
-    """``figures/<dataset>.png`` for every dataset of ``summary``; returns the PNG bytes by dataset."""
+    """``figures/<dataset>.png`` (the metrics) and ``figures/<dataset>-front.png`` (:func:`front_png`) for every
+    dataset of ``summary``; returns the PNG bytes by file stem (``<dataset>``, ``<dataset>-front``)."""
     os.makedirs(os.path.join(out, "figures"), exist_ok=True)
     pngs = {}
     for dataset, part in summary.groupby("dataset", sort=False):
         seeds = int(part["n_seeds"].max())
-        pngs[dataset] = figure_png(part, "%s: mean over %d seed%s, 95%% t-interval" % (dataset, seeds, "" if seeds == 1 else "s"))
-        with open(os.path.join(out, "figures", "%s.png" % dataset), "wb") as fh:
-            fh.write(pngs[dataset])
+        over = "mean over %d seed%s, 95%% t-interval" % (seeds, "" if seeds == 1 else "s")
+        pngs[dataset] = figure_png(part, "%s: %s" % (dataset, over))
+        pngs[dataset + "-front"] = front_png(part, "%s: proximity against model robustness\n%s; ringed: the front" % (dataset, over))
+        for stem in (dataset, dataset + "-front"):
+            with open(os.path.join(out, "figures", "%s.png" % stem), "wb") as fh:
+                fh.write(pngs[stem])
     return pngs
 
 
@@ -162,6 +216,23 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "claim", "verdict", "estimate [95% interval]", "seeds", "detail"])
 
 
+def front_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """One dataset's front as display strings: method, the three objectives with intervals, on the front or by what
+    it is dominated."""
+    front = front_table(summary).set_index("method")
+    rows = []
+    for _, row in summary.iterrows():
+        n_seeds = int(row["n_seeds"])
+        out = {"method": row["method"]}
+        for m in ("proximity_l1", "model_robustness", "lof_median"):
+            out[METRICS[m].label] = with_interval(row, m, n_seeds)
+        flag = front.loc[row["method"], "non_dominated"]
+        out["front"] = "" if pd.isna(flag) else ("non-dominated" if _on_front(flag) else "dominated")
+        out["dominated by"] = front.loc[row["method"], "dominated_by"]
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
 def mean_facts(facts: pd.DataFrame) -> pd.DataFrame:
     """``datasets.csv`` averaged over seeds (numeric columns), one row per dataset."""
     numeric = facts.drop(columns=["seed"]).groupby("dataset", sort=False).mean(numeric_only=True).reset_index()
@@ -210,7 +281,8 @@ def write_markdown(summary: pd.DataFrame, claims: pd.DataFrame, facts: pd.DataFr
         lines += ["## Train on synthetic, test on real", "", markdown_table(mean_generative(generative)), ""]
     lines += ["## The paper's claims", "", markdown_table(claims_table(claims)), ""]
     for dataset, part in summary.groupby("dataset", sort=False):
-        lines += ["## %s" % dataset, "", markdown_table(dataset_table(part)), ""]
+        lines += ["## %s" % dataset, "", "Front (non-dominated on L1, model robustness and median LOF, means over seeds):", "",
+                  markdown_table(front_display(part)), "", markdown_table(dataset_table(part)), ""]
     with open(path, "w") as fh:
         fh.write("\n".join(lines))
 
@@ -230,7 +302,7 @@ div.scroll{overflow-x:auto}
 """
 
 
-def html_table(frame: pd.DataFrame, table_id: str, text_columns: Sequence[str] = ("method", "status", "dataset", "claim", "detail")) -> str:
+def html_table(frame: pd.DataFrame, table_id: str, text_columns: Sequence[str] = ("method", "status", "dataset", "claim", "detail", "front", "dominated by")) -> str:
     """An HTML table of display strings; ``verdict`` cells are coloured."""
     def cell(tag: str, column: str, value: Any) -> str:
         cls = ' class="text"' if column in text_columns else ""
@@ -264,7 +336,13 @@ def write_html(summary: pd.DataFrame, claims: pd.DataFrame, facts: pd.DataFrame,
         parts += ["<h2>Train on synthetic, test on real</h2>", html_table(mean_generative(generative), "generative")]
     for dataset, part in summary.groupby("dataset", sort=False):
         parts += ['<h2 id="h-%s">%s</h2>' % (html.escape(dataset), html.escape(dataset)),
-                  html_table(dataset_table(part), "results-%s" % dataset)]
+                  '<p class="note">The front: methods that no other method beats on L1 proximity, model robustness and '
+                  'median LOF at once (means over seeds; the claims above judge it with the intervals).</p>',
+                  html_table(front_display(part), "front-%s" % dataset)]
+        if dataset + "-front" in pngs:
+            parts.append('<img id="front-figure-%s" alt="%s proximity against model robustness" src="data:image/png;base64,%s">'
+                         % (html.escape(dataset), html.escape(dataset), base64.b64encode(pngs[dataset + "-front"]).decode("ascii")))
+        parts.append(html_table(dataset_table(part), "results-%s" % dataset))
         if dataset in pngs:
             parts.append('<img alt="%s metrics by method" src="data:image/png;base64,%s">'
                          % (html.escape(dataset), base64.b64encode(pngs[dataset]).decode("ascii")))
