@@ -30,8 +30,6 @@ BEING_SPLIT = {
     # split by other open work (issue 21's split of these modules is done there): remove once merged
     os.path.join("lapace_plugin", "distributed.py"),  # helper 18: distributed/ with partition, shipping, I/O, Dask
     os.path.join("lapace_plugin", "distributed", "partition.py"),  # (its row-id check on partitions: to be moved)
-    os.path.join("lapace_plugin", "evaluation", "baselines.py"),  # helper 19study: one module per baseline
-    os.path.join("lapace_plugin", "evaluation", "study.py"),  # helper 19study: the study's CLI moves to apps/
 }
 def _modules() -> Dict[str, ast.Module]:
     out = {}

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ...constraints import Constraints
 from ...distance import codes, pairwise, scaled
+from ...rules import check_unique_index
 from ...schema import FeatureSchema
 from ...targets import resolve_targets
 from ..frames import predicted_class, probabilities
@@ -151,8 +152,7 @@ class Baseline:
         if int(n_counterfactuals) < 1:
             raise ValueError("n_counterfactuals must be at least 1, got %r" % (n_counterfactuals,))
         queries = self.schema_.validate(X, name="X")
-        if not queries.index.is_unique:
-            raise ValueError("the index of X holds the query ids and must be unique")
+        check_unique_index(queries.index, "queries")
         self.predicted_class_ = predicted_class(self.predict_proba_, queries)
         self.target_class_ = resolve_targets(target_class, self.predicted_class_, list(range(self.n_classes_)))
         self.failures = {}
