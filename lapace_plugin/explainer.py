@@ -33,6 +33,7 @@ from .selection import Selection, select
 from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
+from .training import default_epochs, fit_batch_size
 from .training import progress as _progress
 from .training import torch_threads as _torch_threads  # distributed.py imports it from here
 
@@ -216,8 +217,8 @@ class Lapace:
         x = encoder.encode(X)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
         n_train = len(x)
-        batch = int(min(self.batch_size, max(32, n_train // 10)))
-        epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
+        batch = fit_batch_size(self.batch_size, n_train)
+        epochs = self.epochs if self.epochs is not None else default_epochs(n_train, batch)
         with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             state = FittedState(

@@ -1,13 +1,54 @@
-"""Training helpers of ``Lapace.fit``: a bounded number of torch threads and the progress display."""
+"""Training helpers of ``Lapace.fit``: the step budget, the optimiser, a bounded number of torch threads and the
+progress display."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import math
 import sys
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import torch
+
+STEP_BUDGET = 1000
+"""Optimiser steps of a default fit (``epochs=None``), whatever the data's size. Measured with ``lapace bench --fit``
+on every bundled dataset: 1,000 steps keep centroid validity at 100% and the same distinct decoded centroids per class
+as 2,000 did, at a validation loss within a few percent; early stopping (patience in epochs) ends small data's fits
+sooner."""
+MAX_EPOCHS = 400
+
+
+def default_epochs(n_train: int, batch_size: int) -> int:
+    """Epochs of about :data:`STEP_BUDGET` optimiser steps for ``n_train`` rows in batches of ``batch_size`` (at least
+    one epoch, at most :data:`MAX_EPOCHS`)."""
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    return int(min(MAX_EPOCHS, max(1, math.ceil(STEP_BUDGET / steps_per_epoch))))
+
+
+def fit_batch_size(batch_size: int, n_train: int) -> int:
+    """The batch of a fit on ``n_train`` rows: ``batch_size``, or a tenth of the rows (at least 32) when smaller."""
+    return int(min(batch_size, max(32, n_train // 10)))
+
+
+def validation_rows(n: int, fraction: float) -> int:
+    """Rows held out for early stopping (none below 50 rows: the training rows judge the fit then)."""
+    return int(round(fraction * n)) if n >= 50 else 0
+
+
+def adam(parameters: Iterable[torch.nn.Parameter], learning_rate: float) -> torch.optim.Optimizer:
+    """Adam updating all parameters in one fused (or multi-tensor) kernel where this torch has one (the same update
+    as the loop over parameters, up to float rounding); torch 1.7's Adam has neither option and loops."""
+    options = inspect.signature(torch.optim.Adam.__init__).parameters
+    params = list(parameters)
+    for flag in ("fused", "foreach"):
+        if flag in options:
+            try:
+                return torch.optim.Adam(params, lr=learning_rate, **{flag: True})
+            except (RuntimeError, TypeError, ValueError):  # e.g. no fused kernel for this device or dtype
+                continue
+    return torch.optim.Adam(params, lr=learning_rate)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="maximum L-GMVAE epochs (default: chosen from data size)")
     parser.add_argument("--distributed", action="store_true",
                         help="benchmark batch explain on Dask instead (see 'lapace bench --distributed --help')")
+    parser.add_argument("--fit", action="store_true",
+                        help="benchmark the fit on every bundled dataset instead (see 'lapace bench --fit --help')")
     return parser.parse_args(argv)
 
 
@@ -114,6 +116,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--distributed" in argv:
         return distributed_main([a for a in argv if a != "--distributed"])
+    if "--fit" in argv:
+        from .fitbench import main as fit_main
+
+        return fit_main([a for a in argv if a != "--fit"])
     args = parse_args(argv)
     ds = datasets.load(args.dataset)
     X_train, X_test, y_train, _ = split(ds, test_size=0.2, random_state=args.seed)

@@ -14,7 +14,7 @@ COMMANDS = {
     "explain": ("lapace_plugin.apps.batch:explain_main",
                 "explain every row of a Parquet/CSV file on a Dask cluster into Parquet part files (resumable)"),
     "demo": ("lapace_plugin.apps.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
-    "bench": ("lapace_plugin.apps.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
+    "bench": ("lapace_plugin.apps.bench", "time explain against the bare decode + classify floor on 1,000 queries (--fit: the fit against a plain training loop)"),
     "study": ("lapace_plugin.apps.study", "comparative study of LAPACE and baselines on the paper's metrics"),
     "dice-benchmark": ("lapace_plugin.adapters.dice_benchmark", "seconds per query of LAPACE through DiCE against DiCE's own methods"),
     "carla-benchmark": ("lapace_plugin.adapters.carla_benchmark", "CARLA's Benchmark table for LAPACE and CARLA's baselines (CARLA env)"),
