@@ -17,6 +17,7 @@ from .batch import Points
 from .constraints import Constraints, EncodedConstraints
 from .lgmvae import LGMVAE
 from .rules import assigned_to
+from .training import Adam
 
 if TYPE_CHECKING:  # pragma: no cover - the state module imports this one
     from .fitted import FittedState
@@ -257,7 +258,7 @@ def repair(
     f = torch.as_tensor(factuals, device=device)
     shift = torch.as_tensor(offset if offset is not None else np.zeros_like(factuals), device=device)
     zv = z0.clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([zv], lr=learning_rate)
+    optimiser = Adam([zv], learning_rate)
     for _ in range(steps):
         loss = constraints.penalty(model.decode(zv) + shift, f).sum() + pull * ((zv - z0) ** 2).sum()
         optimiser.zero_grad()

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from .encoding import Layout
 from .heads import TypedHeads
-from .training import adam, validation_rows
+from .training import Adam, validation_rows
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -190,7 +190,7 @@ def train_lgmvae(
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
     eval_idx = torch.as_tensor(val_idx if n_val else train_idx, device=device)
     x_eval, y_eval = xt[eval_idx], yt[eval_idx]
-    optimiser = adam(model.parameters(), learning_rate)
+    optimiser = Adam(model.parameters(), learning_rate)
     class_counts = np.bincount(y[train_idx], minlength=model.n_classes).astype(float)
     best_loss, best_state, stale, history = float("inf"), None, 0, []
     mass = torch.zeros(model.n_components, device=device)

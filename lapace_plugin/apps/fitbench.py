@@ -15,7 +15,7 @@ import torch
 from .. import datasets
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
-from ..training import fit_batch_size, torch_threads, validation_rows
+from ..training import Adam, fit_batch_size, torch_threads, validation_rows
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -24,7 +24,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=(
             "Per bundled dataset: Lapace.fit's wall time (labelling, encoding, training with validation and early "
             "stopping, centroid settling, pair support) beside the floor, a plain torch loop (forward, backward, "
-            "Adam step) over the same network, rows and number of optimiser steps, timed in the same process (so "
+            "the same Adam) over the same network, rows and number of optimiser steps, timed in the same process (so "
             "other load on the machine slows both). Quality figures: centroid validity, distinct decoded centroids "
             "per class, best validation loss, and the share of valid paths of explain(strategy='last'/'first')."
         ),
@@ -46,7 +46,7 @@ def floor_loop(explainer: Lapace, x: np.ndarray, labels: np.ndarray, epochs: int
         model = explainer._build_model(explainer.encoder_, explainer.n_classes_)
         xt = torch.as_tensor(x[:n_train], dtype=torch.float32)
         yt = torch.as_tensor(labels[:n_train], dtype=torch.long)
-        optimiser = torch.optim.Adam(model.parameters(), lr=explainer.learning_rate)
+        optimiser = Adam(model.parameters(), explainer.learning_rate)
         generator = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
         for _ in range(epochs):

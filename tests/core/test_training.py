@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from lapace_plugin.encoding import Layout
 from lapace_plugin.lgmvae import LGMVAE, train_lgmvae
-from lapace_plugin.training import STEP_BUDGET, default_epochs
+from lapace_plugin.training import STEP_BUDGET, Adam, default_epochs
 
 # every head: a scalar, a point-mass value with its gate, ordinal features of 4 and 3 levels, one-hot groups of 3 and 2
 LAYOUT = Layout(width=10, scalar=(0,), masked=((1, 4),), gates=(4,), ordinal=((2, 4), (3, 3)), groups=((5, 8), (8, 10)))
@@ -122,3 +122,20 @@ def test_the_default_epochs_give_about_the_step_budget():
         epochs = default_epochs(n_train, batch)
         steps = epochs * int(np.ceil(n_train / batch))
         assert STEP_BUDGET <= steps < STEP_BUDGET + int(np.ceil(n_train / batch)) or epochs == 400, (n_train, epochs)
+
+
+def test_adam_makes_torch_optim_adams_update():
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    start = a.weight.detach().clone()
+    ours, theirs = Adam(a.parameters(), 0.01), torch.optim.Adam(b.parameters(), lr=0.01)
+    for step in range(5):
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(step))
+        for net, opt in ((a, ours), (b, theirs)):
+            opt.zero_grad()
+            (net(x) ** 2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert not torch.allclose(a.weight, start)  # it moved
