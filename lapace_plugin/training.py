@@ -57,7 +57,10 @@ class Adam:
         self.t += 1
         (b1, b2), t = self.betas, self.t
         step_size, root = self.lr / (1.0 - b1 ** t), math.sqrt(1.0 - b2 ** t)
-        params, m, v = zip(*[(p, a, s) for p, a, s in zip(self.params, self.exp_avg, self.exp_avg_sq) if p.grad is not None])
+        live = [(p, a, s) for p, a, s in zip(self.params, self.exp_avg, self.exp_avg_sq) if p.grad is not None]
+        if not live:
+            return
+        params, m, v = zip(*live)
         grads = [p.grad for p in params]
         if FOREACH:
             torch._foreach_lerp_(m, grads, 1.0 - b1)
