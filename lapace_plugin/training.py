@@ -37,7 +37,7 @@ def validation_rows(n: int, fraction: float) -> int:
 
 
 class Adam:
-    """Adam with torch's default settings (``torch.optim.Adam(params, lr)``: the same update), kept here because the
+    """Adam with torch's default settings (``torch.optim.Adam(params, lr)``: the same update, bit for bit on torch 2), kept here because the
     first ``torch.optim`` optimiser of a process imports ``torch._dynamo`` in torch 2 (measured: 2-8 s of a fit).
     All parameters are updated by a few multi-tensor operations where torch has them (a loop on torch 1.7)."""
 

@@ -32,7 +32,7 @@ def space(min_pair_count: int) -> LatentSpace:
     return LatentSpace(state, lambda frame: np.tile([0.5, 0.5], (len(frame), 1)), min_pair_count, settled=False)
 
 
-def setup(min_pair_count: int):
+def case(min_pair_count: int):
     s = space(min_pair_count)
     z = np.random.RandomState(0).standard_normal((400, 3)).astype(np.float32) * 3
     factual = s.encoder.encode(pd.DataFrame({"income": [40.0], "job": ["clerk"], "sex": ["f"]}))
@@ -42,7 +42,7 @@ def setup(min_pair_count: int):
 
 
 def test_gradient_repair_runs_only_where_the_projection_is_implausible():
-    s, z, factuals, compiled = setup(min_pair_count=1)
+    s, z, factuals, compiled = case(min_pair_count=1)
     points, broken = s.realise(z, factuals, compiled)
     projected = compiled.project(s.decode(z), factuals)
     implausible = s.rare(projected, factuals)
@@ -57,7 +57,7 @@ def test_gradient_repair_runs_only_where_the_projection_is_implausible():
 
 
 def test_without_the_plausibility_filter_every_broken_point_is_repaired_as_before():
-    s, z, factuals, compiled = setup(min_pair_count=0)
+    s, z, factuals, compiled = case(min_pair_count=0)
     points, broken = s.realise(z, factuals, compiled)
     decoded = s.decode(z)
     decoded[broken] = repair(s.model, z[broken], factuals[broken], compiled, s.device)
