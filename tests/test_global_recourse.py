@@ -114,3 +114,29 @@ def test_baselines_respect_the_immutable_features(compas, people):
     for actions in (ares_actions(judge, compas.X_train, favourable, 3, CONS), globe_actions(judge, compas.X_train, compas.model.predict_proba, 3, CONS)):
         assert 1 <= len(actions) <= 3
         assert not any({"race", "sex"} & set(a.features) for a in actions)
+
+
+def test_cli_explain_global_writes_the_actions_and_every_refused_row(compas, people, tmp_path):
+    import subprocess
+    import sys
+
+    import joblib
+
+    compas.explainer.save(str(tmp_path / "explainer"))
+    joblib.dump(compas.model, str(tmp_path / "model.joblib"))
+    rows = people.iloc[:60].reset_index(drop=True).rename_axis("person").reset_index()
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "actions"
+    done = subprocess.run(
+        [sys.executable, "-m", "lapace_plugin.apps.cli", "explain", "--global", "--explainer", str(tmp_path / "explainer"),
+         "--model", str(tmp_path / "model.joblib"), "--input", str(tmp_path / "rows.csv"), "--output", str(out),
+         "--id-column", "person", "--n-actions", "2", "--constraints", "schema", "--n-sample", "60"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    actions = pd.read_csv(out / "actions.csv")
+    assigned = pd.read_csv(out / "people.csv")
+    assert 1 <= len(actions) <= 2
+    assert sorted(assigned["person"]) == list(range(60))
+    assert set(assigned["action"].dropna()) <= set(actions["action"])
+    assert "refused" in done.stdout
