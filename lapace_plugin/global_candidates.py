@@ -30,10 +30,6 @@ QUANTILES = (0.25, 0.5, 0.75, 0.9)
 MIN_GROUP = 2
 """Counterfactuals a group needs to give an action."""
 
-MAX_GROUPS = 30
-"""Largest counterfactual groups kept (each gives ``2 * len(QUANTILES)`` candidates): the many small groups of a wide
-dataset would multiply the candidates, and the selection's time, for little coverage."""
-
 
 def allowed_change(change: Change, constraints: Optional[Constraints]) -> bool:
     """Whether a change can respect ``constraints`` for someone: not on an immutable feature, a monotone feature
@@ -127,9 +123,9 @@ def counterfactual_actions(
                 (c.feature, c.kind, c.value if c.kind == "to" and c.feature in schema.categorical else c.value > 0) for _, c, _ in top)
             groups.setdefault(key, []).append(top)
     out = []
-    kept = sorted((key for key in groups if len(groups[key]) >= MIN_GROUP), key=lambda key: -len(groups[key]))[:MAX_GROUPS]
-    for key in kept:
-        members = groups[key]
+    for key, members in groups.items():
+        if len(members) < MIN_GROUP:
+            continue
         source = "counterfactuals to %s (%d)" % (key[0], len(members))
         for q in QUANTILES:
             for k in (1, 2):
@@ -165,4 +161,4 @@ def unique(actions: Sequence[Action]) -> List[Action]:
     return list(seen.values())
 
 
-__all__ = ["MAX_GROUPS", "MIN_GROUP", "QUANTILES", "TAUS", "allowed_change", "centroid_actions", "changes_between", "counterfactual_actions", "unique"]
+__all__ = ["MIN_GROUP", "QUANTILES", "TAUS", "allowed_change", "centroid_actions", "changes_between", "counterfactual_actions", "unique"]
