@@ -16,6 +16,7 @@ import torch
 from .batch import Points
 from .constraints import Constraints, EncodedConstraints
 from .lgmvae import LGMVAE
+from .relations import derive
 from .rules import assigned_to
 
 if TYPE_CHECKING:  # pragma: no cover - the state module imports this one
@@ -183,7 +184,7 @@ class LatentSpace:
                 values = raw[name].to_numpy().copy()
                 values[same] = raw_factuals[name].to_numpy()[same]
                 raw[name] = values
-        return self.encoder.restore_dtypes(raw)
+        return self.encoder.restore_dtypes(derive(self.schema, raw))  # derived features from the final values
 
     def judge(
         self,
