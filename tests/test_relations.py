@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lapace_plugin import Constraints, FeatureSchema, InvalidParameterError, Lapace, Relation
+from lapace_plugin.evaluation.metrics import consistency_violations, heldout_consistency_violations
 from lapace_plugin.evaluation.models import make_classifier
+from lapace_plugin.lgmvae import validation_split
 from lapace_plugin.relations import derive, expression
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
@@ -164,3 +166,27 @@ def test_any_relation_gives_counterfactuals_that_keep_it_or_a_clear_error(card, 
     cf = explanation.counterfactuals
     factual = queries.loc[cf.index.get_level_values("query")]
     assert not Constraints(relations=[text]).violations(factual, cf[queries.columns], schema).any().any()
+
+
+def test_the_consistency_threshold_rejects_about_one_percent_of_held_out_real_rows(card):
+    schema, model, explainers, queries, X_test = card
+    ex = explainers["declared"]
+    X_train = load().drop(columns="card").iloc[:960]
+    held = validation_split(len(X_train), 0)[0]
+    labels = model.predict(X_train.iloc[held])
+    share = ex.state_.inconsistent(X_train.iloc[held], labels).mean()
+    assert share <= 0.01
+    assert heldout_consistency_violations(schema, X_test, model.predict(X_test), ex) < 0.1
+    odd = X_test.iloc[:3].assign(age=18, months=0, income=12.8, expenditure=1838.92, reports=4, dependents=5)
+    assert ex.state_.inconsistent(derive(schema, odd), 1).all()
+
+
+def test_counterfactuals_pass_the_consistency_check_and_it_is_saved(card, tmp_path):
+    schema, model, explainers, queries, _ = card
+    ex = explainers["declared"]
+    explanation = ex.explain(queries)
+    targets = pd.Series(explanation.target_class, index=queries.index)
+    assert consistency_violations(schema, queries, explanation.counterfactuals, targets, ex) == 0.0
+    ex.save(str(tmp_path / "ex"))
+    back = Lapace.load(str(tmp_path / "ex"), model.predict_proba)
+    np.testing.assert_array_equal(back.state_.consistency.thresholds, ex.state_.consistency.thresholds)
