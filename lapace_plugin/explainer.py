@@ -232,7 +232,7 @@ class Lapace:
                     continuous_weight=self.continuous_weight, kl_weight=self.kl_weight, seed=seed,
                     device=state.device, progress=bar,
                 )
-            held = validation_split(n_train, seed)[0]  # the rows training held out: the consistency thresholds
+            held = validation_split(n_train, seed)[0]  # the rows training held out set the consistency thresholds
             state.consistency = ConsistencyCheck.fit(state.model, x[held], labels[held], self.continuous_weight, self.kl_weight, state.device)
         self.state_, self.predict_proba_ = state, predict_proba
         self._settle_centroids(x, labels)
@@ -270,8 +270,7 @@ class Lapace:
     def _space(self, settled: bool = True, min_pair_count: Optional[int] = None, consistency: bool = False) -> LatentSpace:
         """The fit as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
         self.state_.projections.trim()
-        mpc = self.min_pair_count if min_pair_count is None else min_pair_count
-        return LatentSpace(self.state_, self._predict, mpc, settled, consistency)
+        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled, consistency)
 
     def _fitted(self) -> FittedState:
         """The fit, or ``NotFittedError`` (an ``AttributeError``) before one."""
