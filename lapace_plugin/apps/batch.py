@@ -288,6 +288,8 @@ def peak_rss_mb() -> float:
 def explain_main(argv: Optional[List[str]] = None) -> int:
     args = explain_parser().parse_args(argv)
     result, peaks = run_explain(args)
+    if result.n_rows == 0:
+        print("lapace explain: the input has no rows; wrote an empty output", file=sys.stderr)
     run_rows = result.n_rows if result.n_resumed == 0 else float("nan")
     print("%d rows: %d explained, %d failed (every row accounted for); %d partitions, %d resumed from an earlier run"
           % (result.n_rows, result.n_explained, result.n_failed, result.n_partitions, result.n_resumed))

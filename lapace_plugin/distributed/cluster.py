@@ -4,9 +4,10 @@ by its address within a timeout."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Union
 
 from ..errors import InvalidParameterError
 
@@ -104,13 +105,37 @@ def connect(
 
 
 def _client(address: str, timeout: float) -> "Client":
-    """A client of the scheduler at ``address``, connected within ``timeout`` seconds (the handshake included)."""
-    import dask
+    """A client of the scheduler at ``address``, reached within ``timeout`` seconds: a Dask handshake is tried first
+    (with its own deadline, since a server that accepts but never answers would hold ``Client`` forever)."""
     from distributed import Client
 
-    with dask.config.set({"distributed.comm.timeouts.connect": "%ss" % timeout, "distributed.comm.timeouts.tcp": "%ss" % timeout}):
+    answer = _probe(address, timeout)
+    if answer is not True:
+        raise TimeoutError("no Dask scheduler answered at %s within %g s%s" % (address, timeout, answer))
+    return Client(address, timeout=timeout)
+
+
+def _probe(address: str, timeout: float) -> Any:
+    """``True`` when a Dask server at ``address`` answers an identity call within ``timeout`` s, else why not."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity() -> Any:
+        async with rpc(address, timeout=timeout) as server:
+            return await server.identity()
+
+    outcome: List[Any] = [" (no answer)"]
+
+    def run() -> None:
         try:
-            return Client(address, timeout=timeout)
-        except (OSError, TimeoutError) as exc:  # asyncio/distributed time-outs are OSError or TimeoutError subclasses
-            raise TimeoutError("no Dask scheduler answered at %s within %g s (%s: %s)"
-                               % (address, timeout, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")) from None
+            asyncio.run(asyncio.wait_for(identity(), timeout))
+            outcome[0] = True
+        except Exception as exc:  # noqa: BLE001 - reported in the one-line error
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            outcome[0] = " (%s%s)" % (type(exc).__name__, ": " + text if text else "")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout + 5)
+    return outcome[0]

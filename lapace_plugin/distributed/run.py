@@ -192,13 +192,11 @@ def _explain(
         lengths = [int(n) for n in dask_client.compute(frame.map_partitions(len)).result()]
         if id_column is not None:
             check_ids_across_partitions(dask_client, frame[id_column], id_column)
-        if sum(lengths) == 0:
-            warnings.warn("the input has no rows; the output is empty", stacklevel=3)
         pieces = _pieces(lengths, partition_rows)
         out, done = None, []
         if output is not None:
-            run = dict(rows=sum(lengths), pieces=max(1, len(pieces)),  # an empty input writes one empty part partition_rows=partition_rows, data=token,
-                       ids=ids or "position", explainer=key, settings=_settings(explain_kwargs), run_tag=run_tag)
+            # an empty input writes one empty part
+            run = dict(rows=sum(lengths), pieces=max(1, len(pieces)), partition_rows=partition_rows, data=token, ids=ids or "position", explainer=key, settings=_settings(explain_kwargs), run_tag=run_tag)
             out = out_folder.prepare(output, run, overwrite, template)
             done = out.verified()
             if not pieces:  # no rows: one empty part of each kind, so the output reads as empty frames

@@ -6,12 +6,10 @@ Modern environment only (needs the ``distributed`` extra: dask, distributed, pya
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 
 from lapace_plugin import datasets
@@ -57,19 +55,3 @@ def explain_args(tiny, cluster):
                 "--scheduler", cluster.scheduler.address] + list(extra)
 
     return make
-
-
-def snapshot(folder: str) -> Dict[str, bytes]:
-    """Every file under ``folder`` with its bytes."""
-    out = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, folder)] = fh.read()
-    return out
-
-
-def read(folder: str) -> pd.DataFrame:
-    frame = pd.read_parquet(folder)
-    return frame.sort_values([c for c in ("query", "rank") if c in frame.columns]).reset_index(drop=True)

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import read
-from test_output_folder import refused
+from cli_cases import read, refused
 
 from lapace_plugin import FeatureSchema, InvalidParameterError, Lapace
 from lapace_plugin.apps import batch, cli
@@ -55,7 +54,7 @@ class Logits(torch.nn.Module):
 
 
 def test_logits_and_a_torchscript_model_of_the_wrong_width_are_refused(tiny, tmp_path, capsys):
-    features = ["age", "priors_count", "length_of_stay"]
+    features = list(tiny["ds"].schema.continuous[:3])
     numeric = tiny["rows"][features].dropna().iloc[:30]
     logits = str(tmp_path / "logits.pt")
     torch.jit.save(torch.jit.script(Logits()), logits)
@@ -74,7 +73,7 @@ def test_logits_and_a_torchscript_model_of_the_wrong_width_are_refused(tiny, tmp
 
 def test_pickle_models_warn_once_in_one_line_unless_trusted(tiny, capsys, monkeypatch):
     features = list(tiny["ds"].schema.features)
-    with pytest.warns(UserWarning, match="runs code stored in it .* --trust-pickle"):
+    with pytest.warns(UserWarning, match="runs code stored in it.*--trust-pickle"):
         batch.load_model(tiny["model.joblib"], features)
     with _no_warning():
         batch.load_model(tiny["model.joblib"], features, trust_pickle=True)

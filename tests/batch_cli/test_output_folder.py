@@ -10,22 +10,12 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import read, snapshot
+from cli_cases import read, refused, snapshot
 
 from lapace_plugin.apps import cli
 from lapace_plugin.evaluation import study
 
 UNREACHABLE = "tcp://127.0.0.1:9"  # nothing listens: a path error must come before any connection
-
-
-def refused(capsys, args, *fragments):
-    """Run the CLI, expect exit 2 and one line on stderr containing every fragment."""
-    assert cli.main(args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len([line for line in err if "error" in line]) == 1, err
-    for fragment in fragments:
-        assert fragment in err[-1], err
-    return err[-1]
 
 
 def with_scheduler(args, address):
