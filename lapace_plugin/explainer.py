@@ -21,6 +21,7 @@ from .contracts import Refiner, Strategy
 from .encoding import TabularEncoder
 from .errors import InvalidParameterError, NotFittedError
 from .fitted import FittedState, expose
+from .global_recourse import GlobalExplanation, explain_global
 from .latent import LatentSpace
 from .lgmvae import LGMVAE, train_lgmvae
 from .paths import PATH_KINDS, path_frame
@@ -344,6 +345,10 @@ class Lapace:
             constraints=cons,
             compiled=None if cons is None else EncodedConstraints(cons, self.encoder_),
         )
+
+    def explain_global(self, X: pd.DataFrame, target_class: Any = None, **options: Any) -> GlobalExplanation:
+        """A few actions that give most refused rows of ``X`` recourse: :func:`lapace_plugin.global_recourse.explain_global`."""
+        return explain_global(self, X, target_class, **options)
 
     # ------------------------------------------------------------------ generating
     def sample(self, n: int, target_class: int, random_state: Optional[int] = None, valid_only: bool = True) -> pd.DataFrame:
