@@ -36,7 +36,7 @@ from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
 from .training import progress as _progress
-from .training import torch_threads as _torch_threads  # distributed.py imports it from here
+from .training import torch_threads as _torch_threads
 
 PredictProba = Callable[[pd.DataFrame], Any]
 
@@ -360,7 +360,7 @@ class Lapace:
         Parameters
         ----------
         n
-            Rows wanted.
+            Rows wanted, at most ``lapace_plugin.params.MAX_SAMPLE`` (checked before anything is allocated).
         target_class
             Class index (column of ``predict_proba``).
         random_state
@@ -376,7 +376,7 @@ class Lapace:
             ``n`` rows in the schema's raw format.
         """
         self._check_fitted()
-        n = parameters.Integer(1, None).check("n", n)
+        n = parameters.Integer(1, parameters.MAX_SAMPLE).check("n", n)
         target = parameters.Integer(0, self.n_classes_ - 1).check("target_class", target_class)
         seed = self.random_state if random_state is None else random_state
         rng = np.random.RandomState(0 if seed is None else seed)

@@ -137,6 +137,7 @@ class Param(NamedTuple):
     per_call: bool = False
 
 
+MAX_SAMPLE = 1_000_000  # rows one Lapace.sample call may ask for
 MAX_WIDTH = 4096  # widest hidden layer or latent space accepted (a saved file asking for more is refused before allocating)
 
 PARAMETERS: Dict[str, Param] = {

@@ -34,6 +34,9 @@ POINT_MASS_MIN_SHARE = 0.1
 """``infer``: a numeric column whose most frequent value is 0, its minimum or its maximum, and is held by at least
 this share of rows, has a point mass there."""
 
+MAX_CATEGORIES = 1000
+"""``infer``: a text column with more distinct values than this is refused (an id or free text, not a category)."""
+
 MAX_RANGES = 1e6
 """``validate``: a number farther than this many ranges from the training range is rejected as absurd."""
 
@@ -181,10 +184,17 @@ class FeatureSchema:
         lowest to highest}``) are ordinal. Ranges are the frame's min and max; numeric columns whose values are all
         integral are integer. A numeric column with at most ``discrete_max_values`` distinct values is discrete; one
         whose most frequent value (0, its minimum or its maximum) holds at least ``point_mass_min_share`` of the rows
-        has a point mass there. Pass ``None`` to either threshold to turn that detection off. ``derived`` and
-        ``relations`` are declared as in the constructor; with ``suggest``, near-deterministic relations found between
-        numeric columns are listed in ``suggested_relations`` (:mod:`lapace_plugin.discovery`), never applied.
+        has a point mass there. Pass ``None`` to either threshold to turn that detection off. A categorical column
+        with more than :data:`MAX_CATEGORIES` distinct values is refused. ``derived`` and ``relations`` are declared as
+        in the constructor; with ``suggest``, near-deterministic relations found between numeric columns are listed in
+        ``suggested_relations`` (:mod:`lapace_plugin.discovery`), never applied.
         """
+        from .params import Integer, Real  # params imports this module
+
+        if discrete_max_values is not None:
+            Integer(0).check("discrete_max_values", discrete_max_values)
+        if point_mass_min_share is not None:
+            Real(0.0, 1.0, low_open=True).check("point_mass_min_share", point_mass_min_share)
         if not isinstance(df, pd.DataFrame) or df.empty:
             raise ValueError("FeatureSchema.infer needs a non-empty DataFrame of features")
         _check_unique_columns(df, "the frame")
@@ -203,6 +213,11 @@ class FeatureSchema:
             missing = [c for c in cat_names if c not in df.columns]
             if missing:
                 raise ValueError("categorical columns %s are not in the frame; columns: %s" % (missing, list(df.columns)))
+        many = {c: n for c, n in ((c, df[c].nunique()) for c in cat_names) if n > MAX_CATEGORIES}
+        if many:
+            c = next(iter(many))
+            raise ValueError("categorical column %r has %d distinct values; more than %d is an id or free text, not a category: "
+                             "drop it (or encode it)" % (c, many[c], MAX_CATEGORIES))
         cont_names = [c for c in df.columns if c not in cat_names and c not in ordinal]
         for c in cont_names:
             if not _is_numeric(df[c]):
