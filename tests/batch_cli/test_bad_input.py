@@ -30,7 +30,7 @@ def test_a_repeated_id_in_another_partition_is_refused_naming_it(tiny, tmp_path,
     refused(capsys, explain_args(str(tmp_path / "out"), "--id-column", "application", input=path),
             "id column 'application' holds no id (null) for 1 row(s) at input position(s) [45]")
     refused(capsys, explain_args(str(tmp_path / "out"), "--id-column", "age"), "id column 'age' is one of the explainer's features")
-    assert not os.path.exists(str(tmp_path / "out" / "counterfactuals"))
+    assert not os.path.exists(str(tmp_path / "out"))  # refused before writing: not even the folder
 
 
 def test_an_empty_input_says_so_and_writes_an_empty_valid_output(tiny, tmp_path, capsys, explain_args):
