@@ -25,6 +25,7 @@ from ..errors import InvalidParameterError
 from ..explainer import Lapace
 from ..files import check_output_folder, read_json
 from ..schema import FeatureSchema
+from .cli import Parser
 
 MODEL_FORMATS = (
     "MODEL is a classifier file, chosen by its extension: .joblib/.pkl (scikit-learn style object with predict_proba; "
@@ -130,7 +131,7 @@ def read_table(path: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------------- lapace fit
 def fit_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lapace fit",
         description=(
             "Fit a LAPACE explainer for a trained classifier on a table of training rows and save it to a folder "
@@ -192,7 +193,7 @@ def fit_main(argv: Optional[List[str]] = None) -> int:
 
 # ---------------------------------------------------------------------------------------------- lapace explain
 def explain_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lapace explain",
         description=(
             "Explain every row of a Parquet or CSV file on a Dask cluster and write, in the folder OUTPUT, the "
@@ -212,6 +213,7 @@ def explain_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="the classifier file the explainer was fitted for (see above)")
     parser.add_argument("--input", required=True, help="rows to explain: a Parquet file or folder, or a CSV file")
     parser.add_argument("--output", required=True, help="folder for the results (see above)")
+    parser.add_argument("--failures", default=None, help=argparse.SUPPRESS)  # gone: refused with the new layout's place
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None,
                        help="worker processes of an embedded Dask LocalCluster (default and maximum: one per CPU core)")
@@ -247,6 +249,9 @@ def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
     check_output(args.output, inputs={"--input": args.input, "--explainer": args.explainer, "--model": args.model,
                                       "--constraints": None if args.constraints in (None, "schema") else args.constraints},
                  option="--output")
+    if args.failures is not None:
+        raise InvalidParameterError("--failures is gone: the failures are written inside --output, to %s, and removed with "
+                                    "the run" % failures_path(args.output))
     if not os.path.exists(args.input):
         raise FileNotFoundError("--input %r does not exist" % args.input)
     constraints = _constraints(args.constraints)

@@ -36,6 +36,15 @@ EXIT_CODES = (
 USER_ERRORS = (ValueError, TypeError, LookupError, OSError, ImportError)  # bad options, files, data, models or addresses
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (an ``InvalidParameterError``, exit code 2 in :func:`main`)."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        from ..errors import InvalidParameterError
+
+        raise InvalidParameterError("%s (see %s --help)" % (message, self.prog))
+
+
 def _one_line(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
     return "lapace: warning: %s\n" % " ".join(str(message).split())
 
@@ -67,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _dispatch(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lapace",
         description="LAPACE counterfactual explanations: demos, benchmarks and comparative studies.",
         epilog="Run 'lapace COMMAND --help' for the options of a command. " + EXIT_CODES,

@@ -163,9 +163,10 @@ def explain(
     check_explain_kwargs(explain_kwargs)
     if isinstance(partition_rows, bool) or not isinstance(partition_rows, (int, np.integer)) or partition_rows < 1:
         raise InvalidParameterError("partition_rows must be an integer of at least 1, got %r" % (partition_rows,))
-    lock = None
+    lock, created = None, False
     if output is not None:  # every path check before any cluster starts
         out_folder.check_output(output, inputs={"input": data if isinstance(data, (str, os.PathLike)) else None})
+        created = not os.path.exists(output)
         os.makedirs(output, exist_ok=True)
         lock = FolderLock(os.path.join(output, out_folder.LOCK), "output")
         lock.acquire()
@@ -176,6 +177,8 @@ def explain(
     finally:
         if lock is not None:
             lock.release()
+            if created and not os.listdir(output):  # refused before writing anything: leave no trace
+                os.rmdir(output)
 
 
 def _explain(

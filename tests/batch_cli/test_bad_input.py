@@ -30,7 +30,7 @@ def test_a_repeated_id_in_another_partition_is_refused_naming_it(tiny, tmp_path,
     refused(capsys, explain_args(str(tmp_path / "out"), "--id-column", "application", input=path),
             "id column 'application' holds no id (null) for 1 row(s) at input position(s) [45]")
     refused(capsys, explain_args(str(tmp_path / "out"), "--id-column", "age"), "id column 'age' is one of the explainer's features")
-    assert not os.path.exists(str(tmp_path / "out" / "counterfactuals"))
+    assert not os.path.exists(str(tmp_path / "out"))  # refused before writing: not even the folder
 
 
 def test_an_empty_input_says_so_and_writes_an_empty_valid_output(tiny, tmp_path, capsys, explain_args):
@@ -53,6 +53,11 @@ class Logits(torch.nn.Module):
         return torch.stack([x[:, 0] - 40.0, 40.0 - x[:, 0]], dim=1)
 
 
+class Softmax(torch.nn.Module):
+    def forward(self, x):
+        return torch.softmax(torch.stack([x[:, 0] - 40.0, 40.0 - x[:, 0]], dim=1) / 5.0, dim=1)
+
+
 def test_logits_and_a_torchscript_model_of_the_wrong_width_are_refused(tiny, tmp_path, capsys):
     features = list(tiny["ds"].schema.continuous[:3])
     numeric = tiny["rows"][features].dropna().iloc[:30]
@@ -65,10 +70,16 @@ def test_logits_and_a_torchscript_model_of_the_wrong_width_are_refused(tiny, tmp
     torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(5, 2), torch.nn.Softmax(dim=1))), wrong)
     with pytest.raises(ValueError, match=r"does not take a \(rows, 3\) float32 tensor"):
         batch.load_model(wrong, features)[0](numeric)
-    train = str(tmp_path / "train.parquet")
+    train, softmax = str(tmp_path / "train.parquet"), str(tmp_path / "softmax.pt")
     numeric.assign(label=0).to_parquet(train)
     refused(capsys, ["fit", "--data", train, "--target", "label", "--model", logits, "--out", str(tmp_path / "e"), "--quiet"],
             "wrap it in a softmax")
+    torch.jit.save(torch.jit.script(Softmax()), softmax)
+    assert cli.main(["fit", "--data", train, "--target", "label", "--model", softmax, "--out", str(tmp_path / "e"), "--quiet",
+                     "--epochs", "1"]) == 0
+    numeric.to_parquet(str(tmp_path / "rows.parquet"))
+    refused(capsys, ["explain", "--explainer", str(tmp_path / "e"), "--model", logits, "--input", str(tmp_path / "rows.parquet"),
+                     "--output", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:9"], "wrap it in a softmax")
 
 
 def test_pickle_models_warn_once_in_one_line_unless_trusted(tiny, capsys, monkeypatch):
@@ -136,6 +147,8 @@ def test_debug_shows_the_traceback_and_help_documents_the_exit_codes(tmp_path, c
     refused(capsys, args, "lapace explain: error: --input 'x.parquet' does not exist")
     with pytest.raises(FileNotFoundError, match="x.parquet"):
         cli.main(args + ["--debug"])
+    refused(capsys, args + ["--failures", str(tmp_path / "f")], "--failures is gone", "failures")
+    refused(capsys, args + ["--workers", "two"], "argument --workers: invalid int value: 'two' (see lapace explain --help)")
     for command in ("explain", "fit"):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
@@ -148,6 +161,9 @@ def test_infer_thresholds_and_sample_sizes_are_validated(tiny):
                         ("discrete_max_values", -3), ("discrete_max_values", 2.5), ("discrete_max_values", True)):
         with pytest.raises(InvalidParameterError, match=name):
             FeatureSchema.infer(X, **{name: value})
+    explainer = Lapace.load(tiny["explainer"], tiny["model"].predict_proba)
+    with pytest.raises(InvalidParameterError, match="n must be between 1 and 1000000, got 1000000000"):
+        explainer.sample(10 ** 9, 1)
     many = pd.DataFrame({"x": np.arange(2000.0), "code": ["c%d" % i for i in range(2000)]})
     with pytest.raises(ValueError, match="'code' has 2000 distinct values; more than 1000"):
         FeatureSchema.infer(many)

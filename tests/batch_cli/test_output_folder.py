@@ -13,7 +13,7 @@ import pytest
 from cli_cases import read, refused, snapshot
 
 from lapace_plugin.apps import cli
-from lapace_plugin.evaluation import study
+from lapace_plugin.evaluation import global_study, study
 
 UNREACHABLE = "tcp://127.0.0.1:9"  # nothing listens: a path error must come before any connection
 
@@ -38,6 +38,8 @@ def test_output_dot_in_a_project_folder_is_refused_and_nothing_changes(tmp_path,
     for extra in ((), ("--overwrite",)):
         refused(capsys, with_scheduler(explain_args(".", *extra), UNREACHABLE), "--output '.' is the current directory")
     refused(capsys, with_scheduler(explain_args("..", "--overwrite"), UNREACHABLE), "contains the current directory")
+    global_args = explain_args(".")[:9] + ["--global"]  # explain, --explainer, --model, --input, --output .
+    refused(capsys, global_args, "--output '.' is the current directory")
     assert snapshot(str(tmp_path)) == before
 
 
@@ -141,4 +143,6 @@ def test_the_study_out_is_checked_the_same_way(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="holds files not written by lapace study"):
         study.run_study(study.StudyConfig(out="mine", datasets=["compas"], methods=["nnce"], seeds=[0]))
+    with pytest.raises(ValueError, match="holds files not written by lapace study --global"):
+        global_study.run_global_study(global_study.GlobalStudyConfig(out="mine", datasets=["compas"], seeds=[0]))
     assert snapshot(str(tmp_path / "mine")) == before
