@@ -12,14 +12,16 @@ compared on the selection sample).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from typing import List, Optional
 
 from ..explainer import Lapace
+from ..files import check_output_folder, read_json
 from .batch import MODEL_FORMATS, load_model, read_table
+
+WRITES = ("actions.csv", "people.csv", "curve.csv", "constructions.csv")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,13 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-sample", type=int, default=600, help="refused rows the actions are built and chosen on (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of that sample (default: %(default)s)")
     parser.add_argument("--trust", nargs="*", default=[], metavar="TYPE", help="extra types a .skops model may load")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="silence the warning that a joblib/pickle model runs code (also: LAPACE_TRUST_PICKLE=1)")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    check_output_folder(args.output, option="--output", what="lapace explain --global", owned=lambda _: set(WRITES),
+                        inputs={"--input": args.input, "--explainer": args.explainer, "--model": args.model})
     features = list(Lapace.load(args.explainer).schema_.features)
-    predict_proba, _ = load_model(args.model, features, args.trust)
+    predict_proba, _ = load_model(args.model, features, args.trust, args.trust_pickle)
     explainer = Lapace.load(args.explainer, predict_proba)
     data = read_table(args.input)
     if args.id_column is not None:
@@ -54,8 +60,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         data = data.set_index(args.id_column)
     constraints = args.constraints
     if constraints not in (None, "schema"):
-        with open(constraints) as fh:
-            constraints = json.load(fh)
+        constraints = read_json(constraints, "the constraints file")
     start = time.perf_counter()
     result = explainer.explain_global(data[features], target_class=args.target_class, n_actions=args.n_actions,
                                       constraints=constraints, features_to_vary=args.features_to_vary,

@@ -32,6 +32,7 @@ from .. import datasets
 from ..actions import Action, action_outcomes, apply_action
 from ..constraints import Constraints
 from ..explainer import Lapace
+from ..files import check_output_folder, listing
 from ..global_recourse import GlobalExplanation
 from ..rules import assigned_to
 from ..support import states
@@ -178,9 +179,21 @@ def plot_front(summary: pd.DataFrame, dataset: str, path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def _owned(folder: str) -> Optional[set]:
+    """Every file of a folder holding a global study's ``config.json`` (the study writes only its own names there);
+    ``None`` for any other folder."""
+    try:
+        with open(os.path.join(folder, "config.json")) as fh:
+            payload = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return set(listing(folder)) if isinstance(payload, dict) and set(payload) == set(asdict(GlobalStudyConfig())) else None
+
+
 def run_global_study(config: GlobalStudyConfig, progress: bool = True) -> Dict[str, pd.DataFrame]:
     """Run every dataset and seed; write ``results.csv``, ``summary.csv``, ``verdicts.csv``, ``results.md`` and
     ``front-<dataset>.png`` to ``config.out``; return the three tables."""
+    check_output_folder(config.out, option="out", owned=_owned, what="lapace study --global")
     os.makedirs(config.out, exist_ok=True)
     with open(os.path.join(config.out, "config.json"), "w") as fh:
         json.dump(asdict(config), fh, indent=2, default=list)
