@@ -16,13 +16,15 @@ from . import persistence
 from .batch import QueryBatch
 from .centroids import settle_centroids
 from .classifier import checked_proba, sample_members
+from .consistency import ConsistencyCheck
 from .constraints import Constraints, EncodedConstraints
 from .contracts import Refiner, Strategy
 from .encoding import TabularEncoder
 from .errors import InvalidParameterError, NotFittedError
 from .fitted import FittedState, expose
+from .global_recourse import GlobalExplanation, explain_global
 from .latent import LatentSpace
-from .lgmvae import LGMVAE, train_lgmvae
+from .lgmvae import LGMVAE, train_lgmvae, validation_split
 from .paths import PATH_KINDS, path_frame
 from .refine import REFINERS
 from .result import Explanation
@@ -35,7 +37,7 @@ from .support import PairSupport
 from .targets import resolve_targets
 from .training import default_epochs, fit_batch_size
 from .training import progress as _progress
-from .training import torch_threads as _torch_threads  # distributed.py imports it from here
+from .training import torch_threads as _torch_threads
 
 PredictProba = Callable[[pd.DataFrame], Any]
 
@@ -231,6 +233,8 @@ class Lapace:
                     continuous_weight=self.continuous_weight, kl_weight=self.kl_weight, seed=seed,
                     device=state.device, progress=bar,
                 )
+            held = validation_split(n_train, seed)[0]  # the rows training held out set the consistency thresholds
+            state.consistency = ConsistencyCheck.fit(state.model, x[held], labels[held], self.continuous_weight, self.kl_weight, state.device)
         self.state_, self.predict_proba_ = state, predict_proba
         self._settle_centroids(x, labels)
         state.fit_time = time.time() - start
@@ -264,10 +268,10 @@ class Lapace:
                 stacklevel=3,
             )
 
-    def _space(self, settled: bool = True, min_pair_count: Optional[int] = None) -> LatentSpace:
+    def _space(self, settled: bool = True, min_pair_count: Optional[int] = None, consistency: bool = False) -> LatentSpace:
         """The fit as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
         self.state_.projections.trim()
-        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled)
+        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled, consistency)
 
     def _fitted(self) -> FittedState:
         """The fit, or ``NotFittedError`` (an ``AttributeError``) before one."""
@@ -288,7 +292,7 @@ class Lapace:
         self._check_fitted()
         settings = self._call_settings(strategy, n_counterfactuals, per_call)
         batch = self._query_batch(X, target_class, constraints)
-        space = self._space(min_pair_count=settings.min_pair_count)
+        space = self._space(min_pair_count=settings.min_pair_count, consistency=settings.consistency)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
         chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps)
         refiners = [REFINERS.build("revert")] if settings.revert and chosen.refinable else []
@@ -346,6 +350,10 @@ class Lapace:
             compiled=None if cons is None else EncodedConstraints(cons, self.encoder_),
         )
 
+    def explain_global(self, X: pd.DataFrame, target_class: Any = None, **options: Any) -> GlobalExplanation:
+        """A few actions that give most refused rows of ``X`` recourse: :func:`lapace_plugin.global_recourse.explain_global`."""
+        return explain_global(self, X, target_class, **options)
+
     # ------------------------------------------------------------------ generating
     def sample(self, n: int, target_class: int, random_state: Optional[int] = None, valid_only: bool = True) -> pd.DataFrame:
         """Raw rows decoded from class ``target_class``'s mixture prior ``p(z | y) = (1/m) sum_c N(mu_c, sigma_c^2)``.
@@ -353,7 +361,7 @@ class Lapace:
         Parameters
         ----------
         n
-            Rows wanted.
+            Rows wanted, at most ``lapace_plugin.params.MAX_SAMPLE`` (checked before anything is allocated).
         target_class
             Class index (column of ``predict_proba``).
         random_state
@@ -369,7 +377,7 @@ class Lapace:
             ``n`` rows in the schema's raw format.
         """
         self._check_fitted()
-        n = parameters.Integer(1, None).check("n", n)
+        n = parameters.Integer(1, parameters.MAX_SAMPLE).check("n", n)
         target = parameters.Integer(0, self.n_classes_ - 1).check("target_class", target_class)
         seed = self.random_state if random_state is None else random_state
         rng = np.random.RandomState(0 if seed is None else seed)

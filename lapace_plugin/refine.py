@@ -45,7 +45,10 @@ class Revert:
             return judged.valid, judged.proba
 
         reverted = np.zeros(n * m, dtype=int)
-        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], space.encoder.blocks(), evaluate)
+        names = space.encoder.numeric + [name for name, _ in space.encoder.groups]
+        # a derived feature follows the others; reverting an input re-derives it, and relations are re-judged
+        blocks = [b for name, b in zip(names, space.encoder.blocks()) if name not in space.schema.derived]
+        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
         shape = (n, m, 1)
         return Candidates(
             encoded=points.reshape(shape + (-1,)),

@@ -31,11 +31,6 @@ def fit_batch_size(batch_size: int, n_train: int) -> int:
     return int(min(batch_size, max(32, n_train // 10)))
 
 
-def validation_rows(n: int, fraction: float) -> int:
-    """Rows held out for early stopping (none below 50 rows: the training rows judge the fit then)."""
-    return int(round(fraction * n)) if n >= 50 else 0
-
-
 class Adam:
     """Adam with torch's default settings (``torch.optim.Adam(params, lr)``: the same update, bit for bit on torch 2), kept here because the
     first ``torch.optim`` optimiser of a process imports ``torch._dynamo`` in torch 2 (measured: 2-8 s of a fit).

@@ -15,7 +15,8 @@ import torch
 from .. import datasets
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
-from ..training import Adam, fit_batch_size, torch_threads, validation_rows
+from ..lgmvae import validation_split
+from ..training import Adam, fit_batch_size, torch_threads
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -40,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def floor_loop(explainer: Lapace, x: np.ndarray, labels: np.ndarray, epochs: int, seed: int) -> float:
     """Seconds of a plain training loop of a fresh network of ``explainer``'s sizes: ``epochs`` passes over the fit's
     training rows in the fit's batches (so the same number of optimiser steps), nothing else."""
-    n_train = len(x) - validation_rows(len(x), 0.1)
+    n_train = len(validation_split(len(x), seed)[1])
     batch = fit_batch_size(explainer.batch_size, len(x))
     with torch_threads(explainer.n_threads):
         torch.manual_seed(seed)

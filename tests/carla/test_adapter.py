@@ -11,7 +11,8 @@ from carla.models.api import MLModel
 from carla.recourse_methods.api import RecourseMethod
 
 from lapace_plugin.adapters.carla import LapaceCarla
-from lapace_plugin.adapters.carla_data import SklearnModel, TabularData, TorchModel, train_sklearn
+from lapace_plugin.adapters.carla_benchmark import select_factuals
+from lapace_plugin.adapters.carla_data import SklearnModel, TabularData, TorchModel, train_sklearn, train_torch_mlp
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -182,3 +183,27 @@ def test_factual_with_no_reachable_counterfactual_gives_a_nan_row(gated):
 def test_reusing_an_explainer_fitted_on_other_features_is_rejected(adult, compas):
     with pytest.raises(ValueError, match="fitted on features"):
         LapaceCarla(adult.model, {}, explainer=compas.first.lapace_)
+
+
+def test_derived_features_and_relations_hold_in_every_counterfactual():
+    import os
+    import sys
+
+    from lapace_plugin import Constraints
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
+    from make_cardlike import DERIVED, MOVE_TOGETHER, RELATIONS, load
+
+    data = TabularData(load(), "card", ["age", "income", "expenditure", "share", "months", "reports", "dependents"],
+                       ["owner"], random_state=0)
+    model = train_torch_mlp(data, epochs=20, random_state=0)
+    factuals = select_factuals(model, 15, random_state=0)
+    method = LapaceCarla(model, {"epochs": 40, "derived": DERIVED, "relations": RELATIONS + [MOVE_TOGETHER], "revert": True})
+    cfs = method.get_counterfactuals(factuals)
+    found = ~cfs.isna().any(axis=1)
+    assert found.mean() >= 0.6
+    raw_cf = method._decode(cfs[found]).reset_index(drop=True)
+    raw_f = method._decode(factuals[found]).reset_index(drop=True)
+    every = ["share == 12 * (expenditure + 1) / (10000 * income)", RELATIONS[0], MOVE_TOGETHER]
+    broken = Constraints(relations=every).violations(raw_f, raw_cf, method.schema_)
+    assert not broken.any().any(), broken.mean()
