@@ -35,7 +35,7 @@ from .selection import Selection, select
 from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
-from .training import default_epochs, fit_batch_size
+from .training import fit_schedule
 from .training import progress as _progress
 from .training import torch_threads as _torch_threads
 
@@ -219,8 +219,7 @@ class Lapace:
         x = encoder.encode(X)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
         n_train = len(x)
-        batch = fit_batch_size(self.batch_size, n_train)
-        epochs = self.epochs if self.epochs is not None else default_epochs(n_train, batch)
+        batch, epochs = fit_schedule(n_train, self.batch_size, self.epochs)
         with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             state = FittedState(

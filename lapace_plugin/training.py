@@ -31,6 +31,13 @@ def fit_batch_size(batch_size: int, n_train: int) -> int:
     return int(min(batch_size, max(32, n_train // 10)))
 
 
+def fit_schedule(n_train: int, batch_size: int, epochs: Optional[int]) -> Tuple[int, int]:
+    """``(batch, epochs)`` of a fit on ``n_train`` rows: :func:`fit_batch_size`, and ``epochs`` or, for ``None``,
+    :func:`default_epochs`."""
+    batch = fit_batch_size(batch_size, n_train)
+    return batch, epochs if epochs is not None else default_epochs(n_train, batch)
+
+
 class Adam:
     """Adam with torch's default settings (``torch.optim.Adam(params, lr)``: the same update, bit for bit on torch 2), kept here because the
     first ``torch.optim`` optimiser of a process imports ``torch._dynamo`` in torch 2 (measured: 2-8 s of a fit).
