@@ -39,7 +39,7 @@ from .training import torch_threads as _torch_threads  # distributed.py imports 
 PredictProba = Callable[[pd.DataFrame], Any]
 
 
-RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "valid", "probability", "repaired", "reverted", "rank", "note")
+RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "distance", "valid", "probability", "repaired", "reverted", "rank", "note")
 """Columns of ``Explanation.to_frame()`` and ``paths`` beside the features: no feature may take these names."""
 
 
@@ -139,7 +139,8 @@ _EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to t
             multiclass models.
         strategy
             ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
-            (identical for every input, robust). See :mod:`lapace_plugin.strategies`.
+            (identical for every input, robust); ``"robust"``: the first point whose target probability reaches
+            ``min_probability`` (in between). See :mod:`lapace_plugin.strategies`.
         n_counterfactuals
             Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
         constraints
@@ -147,7 +148,7 @@ _EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to t
             equivalent dict.
 {per_call}
             (Per-call parameters, keywords only; default ``None``: the constructor's value. ``last`` ignores
-            ``path``, ``search`` and ``revert``.)
+            ``path``, ``search``, ``revert`` and ``diverse``.)
         """
 
 
@@ -289,8 +290,10 @@ class Lapace:
         batch = self._query_batch(X, target_class, constraints)
         space = self._space(min_pair_count=settings.min_pair_count)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
-        chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps)
-        refiners = [REFINERS.build("revert")] if settings.revert and chosen.refinable else []
+        chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps,
+                                  min_probability=settings.min_probability)
+        refiner = "diverse" if settings.diverse else "revert" if settings.revert else None
+        refiners = [REFINERS.build(refiner, min_probability=chosen.min_probability)] if refiner and chosen.refinable else []
         chunks = settings.chunks(batch.n, batch.m)
         parts = [_select_chunk(space, batch.take(rows), chosen, refiners, settings) for rows in chunks]
         selections = pd.concat([part.frame for part in parts], ignore_index=True)
@@ -305,7 +308,8 @@ class Lapace:
             shortfalls={k: v for part in parts for k, v in part.shortfalls.items()},
             strategy=settings.strategy,
             paths=lambda: pd.concat(
-                [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
+                [path_frame(space, batch.take(rows), kind, settings.n_steps, chosen.min_probability) for rows in chunks],
+                ignore_index=True,
             ),
             restore_dtypes=self.encoder_.restore_dtypes,
             schema=self.schema_,

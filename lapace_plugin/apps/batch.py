@@ -21,6 +21,7 @@ import pandas as pd
 from ..distributed import PARTITION_ROWS, failures_folder
 from ..explainer import Lapace
 from ..schema import FeatureSchema
+from ..strategies import STRATEGIES
 
 MODEL_FORMATS = (
     "MODEL is a classifier file, chosen by its extension: .joblib/.pkl (scikit-learn style object with predict_proba; "
@@ -181,8 +182,13 @@ def explain_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS, help="rows per task (default: %(default)s)")
     parser.add_argument("--id-column", default=None, help="column holding each row's id (default: the row's 0-based position)")
-    parser.add_argument("--strategy", default="first", choices=["first", "last"],
-                        help="first: closest valid point on each latent path; last: the decoded class centroid")
+    parser.add_argument("--strategy", default="first", choices=list(STRATEGIES),
+                        help="first: closest valid point on each latent path; last: the decoded class centroid; robust: "
+                             "the first point with target probability at least --min-probability")
+    parser.add_argument("--min-probability", type=float, default=None,
+                        help="strategy robust: target-class probability each counterfactual reaches (default: 0.6)")
+    parser.add_argument("--diverse", action="store_true",
+                        help="options that differ in which features they change (several points per path, reverted)")
     parser.add_argument("--constraints", default=None,
                         help="'schema' (the schema's immutable and monotone features) or a JSON file of constraints "
                              "(keys immutable, increase, decrease, ranges, categories)")
@@ -207,7 +213,8 @@ def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
 
     predict_proba, _ = load_model(args.model, _saved_features(args.explainer), args.trust)
     explainer = Lapace.load(args.explainer, predict_proba)
-    settings = dict(strategy=args.strategy, constraints=_constraints(args.constraints),
+    settings = dict(strategy=args.strategy, constraints=_constraints(args.constraints), min_probability=args.min_probability,
+                    diverse=args.diverse or None,
                     n_counterfactuals=args.n_counterfactuals, target_class=args.target_class)
     with distributed.connect(workers=args.workers, scheduler=args.scheduler) as client:
         result = distributed.explain(
