@@ -4,7 +4,10 @@ With ``revert=True`` alone, the paths of a query often collapse onto one short p
 gain"), and selection drops the repeats. :class:`Diverse` instead, for each query:
 
 1. takes up to :data:`POOL` valid points of every path (its first valid point, then points spread evenly over the
-   rest of its valid points up to the centroid), so that a path offers more than one plan;
+   rest of its valid points up to the centroid) and the :data:`MEMBERS` training rows of the path's component nearest
+   to the query (kept at fit, ``neighbours``) that are valid once projected onto the query's constraints: the ends
+   of ``path="neighbour"`` paths. So a path offers more than one plan, also when constraints keep its own points
+   from reaching the target class;
 2. chooses the query's options one at a time. Before each choice, every candidate of the paths not yet used is
    reverted (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already
    chosen change; the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
+import pandas as pd
 
 from .batch import Candidates, QueryBatch
 from .distance import mean_l1
@@ -31,6 +35,10 @@ from .selection import SAME_OPTION
 
 POOL = 4
 """Valid points of each path tried as its option."""
+MEMBERS = 4
+"""Training rows of each path's component tried as its option: the nearest that are valid once projected onto the
+query's constraints, among the :data:`SCANNED` nearest."""
+SCANNED = 64
 
 
 def pool_steps(valid: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,8 +66,8 @@ class Diverse:
     """Each path's option chosen among several of its valid points for distinct changed-feature sets (module
     docstring); reverted points keep a target probability of at least ``min_probability``."""
 
-    def __init__(self, min_probability: float = 0.0, pool: int = POOL) -> None:
-        self.min_probability, self.pool = min_probability, pool
+    def __init__(self, min_probability: float = 0.0, pool: int = POOL, members: int = MEMBERS) -> None:
+        self.min_probability, self.pool, self.members = min_probability, pool, members
 
     def refine(self, space: LatentSpace, batch: QueryBatch, candidates: Candidates) -> Candidates:
         """Candidates ``(n, m, 1)``: each path's chosen option, reverted (invalid where the path has no valid point)."""
@@ -67,7 +75,12 @@ class Diverse:
         pq, pc, ps = pool_steps(candidates.valid & batch.usable[:, :, None], self.pool)
         x, enc = batch.encoded, space.encoder
         blocks = [np.arange(x.shape[1])[b] for b in enc.blocks()]
-        start, start_proba = candidates.encoded[pq, pc, ps], candidates.proba[pq, pc, ps]
+        mq, mc, member_points, member_proba = self._members(space, batch)
+        start = np.concatenate([candidates.encoded[pq, pc, ps], member_points])
+        start_proba = np.concatenate([candidates.proba[pq, pc, ps], member_proba])
+        tau = np.concatenate([candidates.tau[pq, pc, ps], np.ones(len(mq))])
+        repaired = np.concatenate([candidates.repaired[pq, pc, ps], np.zeros(len(mq), dtype=bool)])
+        pq, pc = np.concatenate([pq, mq]), np.concatenate([pc, mc])
         query_parts = enc.parts(x)
         chosen = np.full((n, m), -1)  # pool index of each path's option
         points = x[np.repeat(np.arange(n), m)].copy()
@@ -100,7 +113,8 @@ class Diverse:
             n_kept[bq] += 1
             open_path[bq, bc] = False
         found = chosen >= 0
-        at = candidates.at(np.where(found, ps[np.maximum(chosen, 0)], -1))
+        pick = np.where(found, chosen, len(tau))  # a path without an option reads the appended blank
+        tau, repaired = np.append(tau, 0.0), np.append(repaired, False)
         shape = (n, m, 1)
         rows = np.repeat(np.arange(n), m)
         return Candidates(
@@ -108,10 +122,40 @@ class Diverse:
             raw=space.to_raw(points, x[rows], batch.raw.iloc[rows]),
             proba=proba.reshape(shape),
             valid=found.reshape(shape),
-            repaired=at.repaired & found[:, :, None],
-            tau=at.tau,
+            repaired=(repaired[pick] & found).reshape(shape),
+            tau=tau[pick].reshape(shape),
             reverted=reverted.reshape(shape),
         )
+
+    def _members(self, space: LatentSpace, batch: QueryBatch) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Up to :attr:`members` training rows of each usable path's component, projected onto the query's constraints:
+        the nearest to the query that are then valid with the floor, among the :data:`SCANNED` nearest; as ``(query,
+        path, encoded rows, target probability)``."""
+        kept, x, enc = space.members, batch.encoded, space.encoder
+        qs, cs, rows = [], [], []
+        if kept is not None and self.members > 0:
+            query_parts = enc.parts(x)
+            for k in np.unique(batch.components[batch.usable]):
+                own = np.flatnonzero(kept.component == k)
+                member_parts = enc.parts(kept.points[own])
+                pairs = np.argwhere((batch.components == k) & batch.usable)  # (query, path) of the paths to k
+                for chunk in np.array_split(pairs, len(pairs) * len(own) // 2_000_000 + 1):  # bounded distance blocks
+                    q = chunk[:, 0]
+                    d = mean_l1((query_parts[0][q, None], query_parts[1][q, None]), (member_parts[0][None], member_parts[1][None]))
+                    near = np.argsort(d, axis=1, kind="stable")[:, :SCANNED]
+                    qs.append(np.repeat(q, near.shape[1]))
+                    cs.append(np.repeat(chunk[:, 1], near.shape[1]))
+                    rows.append(kept.points[own[near.reshape(-1)]])
+        if not qs:
+            return np.zeros(0, int), np.zeros(0, int), np.zeros((0, x.shape[1]), x.dtype), np.zeros(0)
+        q, c, points = np.concatenate(qs), np.concatenate(cs), np.concatenate(rows).astype(x.dtype)
+        if batch.compiled is not None:
+            points = batch.compiled.project(points, x[q])
+        judged = space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints)
+        ok = judged.valid & (judged.proba >= self.min_probability)
+        path = q * batch.m + c  # scanned nearest first: keep each path's first valid ones
+        ok &= pd.Series(ok).groupby(path).cumsum().to_numpy() <= self.members
+        return q[ok], c[ok], points[ok], judged.proba[ok]
 
     def _evaluate(self, space: LatentSpace, batch: QueryBatch, q: np.ndarray):  # type: ignore[no-untyped-def]
         """``revert_greedy``'s judge for candidates of queries ``q``: valid and at least ``min_probability``."""
