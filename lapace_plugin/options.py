@@ -4,10 +4,10 @@ With ``revert=True`` alone, the paths of a query often collapse onto one short p
 gain"), and selection drops the repeats. :class:`Diverse` instead, for each query:
 
 1. takes up to :data:`POOL` valid points of every path (its first valid point, then points spread evenly over the
-   rest of its valid points up to the centroid) and the :data:`MEMBERS` training rows of the path's component nearest
-   to the query (kept at fit, ``neighbours``) that are valid once projected onto the query's constraints: the ends
-   of ``path="neighbour"`` paths. So a path offers more than one plan, also when constraints keep its own points
-   from reaching the target class;
+   rest of its valid points up to the centroid), and :data:`MEMBERS` training rows of the target class (kept at fit,
+   ``neighbours``) nearest to the query that are valid once projected onto the query's constraints, dealt to the
+   query's paths in turn (such a row reports the path's component and tau 1). So a path offers more than one plan,
+   also when constraints keep its own points from reaching the target class;
 2. chooses the query's options one at a time. Before each choice, every candidate of the paths not yet used is
    reverted (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already
    chosen change; the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from
@@ -36,9 +36,9 @@ from .selection import SAME_OPTION
 POOL = 4
 """Valid points of each path tried as its option."""
 MEMBERS = 4
-"""Training rows of each path's component tried as its option: the nearest that are valid once projected onto the
-query's constraints, among the :data:`SCANNED` nearest."""
-SCANNED = 64
+"""Training rows of the target class tried per path: the nearest that are valid once projected onto the query's
+constraints, among the :data:`SCANNED` nearest."""
+SCANNED = 128
 
 
 def pool_steps(valid: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,34 +128,37 @@ class Diverse:
         )
 
     def _members(self, space: LatentSpace, batch: QueryBatch) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Up to :attr:`members` training rows of each usable path's component, projected onto the query's constraints:
-        the nearest to the query that are then valid with the floor, among the :data:`SCANNED` nearest; as ``(query,
-        path, encoded rows, target probability)``."""
-        kept, x, enc = space.members, batch.encoded, space.encoder
-        qs, cs, rows = [], [], []
-        if kept is not None and self.members > 0:
+        """Training rows of the query's target class projected onto its constraints: the nearest to the query that are
+        then valid with the floor, among the :data:`SCANNED` nearest, up to :attr:`members` per usable path, dealt to the
+        usable paths in turn (nearest first); as ``(query, path, encoded rows, target probability)``."""
+        kept, x, enc, m = space.members, batch.encoded, space.encoder, batch.m
+        qs, rows = [], []
+        wanted = np.flatnonzero(batch.usable.any(1))
+        if kept is not None and self.members > 0 and len(wanted):
             query_parts = enc.parts(x)
-            for k in np.unique(batch.components[batch.usable]):
-                own = np.flatnonzero(kept.component == k)
+            for t in np.unique(batch.target[wanted]):
+                own = np.flatnonzero(kept.component // m == t)
                 member_parts = enc.parts(kept.points[own])
-                pairs = np.argwhere((batch.components == k) & batch.usable)  # (query, path) of the paths to k
-                for chunk in np.array_split(pairs, len(pairs) * len(own) // 2_000_000 + 1):  # bounded distance blocks
-                    q = chunk[:, 0]
+                mine = wanted[batch.target[wanted] == t]
+                for q in np.array_split(mine, len(mine) * len(own) // 2_000_000 + 1):  # bounded distance blocks
                     d = mean_l1((query_parts[0][q, None], query_parts[1][q, None]), (member_parts[0][None], member_parts[1][None]))
                     near = np.argsort(d, axis=1, kind="stable")[:, :SCANNED]
                     qs.append(np.repeat(q, near.shape[1]))
-                    cs.append(np.repeat(chunk[:, 1], near.shape[1]))
                     rows.append(kept.points[own[near.reshape(-1)]])
         if not qs:
             return np.zeros(0, int), np.zeros(0, int), np.zeros((0, x.shape[1]), x.dtype), np.zeros(0)
-        q, c, points = np.concatenate(qs), np.concatenate(cs), np.concatenate(rows).astype(x.dtype)
+        q, points = np.concatenate(qs), np.concatenate(rows).astype(x.dtype)
         if batch.compiled is not None:
             points = batch.compiled.project(points, x[q])
         judged = space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints)
         ok = judged.valid & (judged.proba >= self.min_probability)
-        path = q * batch.m + c  # scanned nearest first: keep each path's first valid ones
-        ok &= pd.Series(ok).groupby(path).cumsum().to_numpy() <= self.members
-        return q[ok], c[ok], points[ok], judged.proba[ok]
+        q, points, proba = q[ok], points[ok], judged.proba[ok]
+        turn = pd.Series(np.ones(len(q), dtype=int)).groupby(q).cumsum().to_numpy() - 1  # nearest valid first
+        paths = [np.flatnonzero(u) for u in batch.usable]
+        n_paths = np.array([len(p) for p in paths])[q]
+        keep = turn < self.members * n_paths
+        c = np.array([paths[i][j % len(paths[i])] for i, j in zip(q[keep], turn[keep])], dtype=int)
+        return q[keep], c, points[keep], proba[keep]
 
     def _evaluate(self, space: LatentSpace, batch: QueryBatch, q: np.ndarray):  # type: ignore[no-untyped-def]
         """``revert_greedy``'s judge for candidates of queries ``q``: valid and at least ``min_probability``."""
