@@ -79,7 +79,10 @@ class LapaceCarla(RecourseMethod):
           counts only class-1 counterfactuals as successes);
         * ``monotone``: also honour ``data.monotone`` (e.g. age increase-only) when the data declares
           it, default ``False``: CARLA's ``Data`` declares only immutables, and the harness's
-          Constraint_Violation counts only those.
+          Constraint_Violation counts only those;
+        * ``derived``: ``{feature: expression of the others}``, features computed on every counterfactual, and
+          ``relations``: relations every counterfactual keeps, changes that move together included (``"months <= 12 *
+          age"``, ``"change(months) <= 12 * change(age)"``; :mod:`lapace_plugin.relations`), default ``None``.
 
         The per-call parameters of :class:`lapace_plugin.Lapace` (``n_steps``, ``path``, ``search``, ``revert``,
         ``max_points``, ``min_pair_count``, ``distinct``: :func:`lapace_plugin.params.per_call_names`) apply to every
@@ -95,6 +98,8 @@ class LapaceCarla(RecourseMethod):
         strategy="first",
         target_class=1,
         monotone=False,
+        derived=None,
+        relations=None,
         random_state=0,
         verbose=False,
     )
@@ -113,7 +118,8 @@ class LapaceCarla(RecourseMethod):
         monotone = {k: v for k, v in monotone.items() if k not in set(data.immutables)}
         # ranges and categories from the frame CARLA's scaler/encoder were fitted on
         self.schema_ = FeatureSchema.infer(
-            schema_frame, categorical=self._categorical, immutable=list(data.immutables), monotone=monotone
+            schema_frame, categorical=self._categorical, immutable=list(data.immutables), monotone=monotone,
+            derived=hp["derived"], relations=hp["relations"],
         )
         self.constraints_: Dict[str, Any] = {"immutable": list(data.immutables)}
         increase = [f for f, d in monotone.items() if d == "increase"]

@@ -48,10 +48,15 @@ How DiCE's arguments are translated (this module has no search of its own):
   ``random_seed``, ...) are accepted and ignored, so an existing call keeps working.
 
 Categorical values are strings, as in ``dice_ml.Data``. Counterfactuals are rounded to DiCE's decimal
-precision of each continuous feature; those that rounding moves are scored by the model again. Only DiCE's
-arguments constrain them: immutable or monotone features declared in a ``FeatureSchema`` are not applied
-(list the features that may change in ``features_to_vary``). A query already predicted as the desired class
-gets no counterfactual (LAPACE's reason is printed under DiCE's message).
+precision of each continuous feature; those that rounding moves are scored by the model again. Beside DiCE's
+arguments, the explainer's schema constrains them: its immutable and monotone features, relations and derived
+features (``dice_ml.Dice(d, m, method="lapace", monotone={"age": "increase"}, relations=[...])`` declares them when
+the explainer is fitted; a fitted explainer brings its own schema). The schema is inferred from DiCE's training frame
+(:meth:`lapace_plugin.FeatureSchema.infer`, DiCE's continuous/categorical split as hints: discrete, point-mass and
+ordinal features keep their types); an ordinal feature is a categorical one for DiCE, its levels as strings. DiCE's
+post-hoc sparsity step never moves a derived feature: it is computed again, and a sparser row that then breaks a
+constraint or is no longer valid keeps its LAPACE values. A query already predicted as the desired class gets no
+counterfactual (LAPACE's reason is printed under DiCE's message).
 """
 
 from __future__ import annotations
@@ -117,6 +122,9 @@ _GRADIENT_KEYWORDS = (
 ).split()
 IGNORED_DICE_KEYWORDS = frozenset(_RANDOM_KEYWORDS) | frozenset(_GENETIC_KEYWORDS) | frozenset(_GRADIENT_KEYWORDS)
 
+SCHEMA_OPTIONS = ("immutable", "monotone", "ordinal", "derived", "relations")
+"""Keywords of ``LapaceDice`` (and ``dice_ml.Dice(..., method="lapace")``) passed to ``FeatureSchema.infer``."""
+
 from .dice_results import DiceResults, _rows  # noqa: E402
 from .dice_translation import DiceTranslation  # noqa: E402
 
@@ -140,7 +148,9 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         ``generate_counterfactuals(..., strategy=...)`` overrides it per call.
     **lapace_options
         Keyword arguments of ``Lapace(...)`` used when fitting (``random_state``, ``epochs``,
-        ``components_per_class``, ``verbose``, ...). ``schema`` defaults to one built from ``dice_ml.Data``.
+        ``components_per_class``, ``verbose``, ...). ``schema`` defaults to one inferred from ``dice_ml.Data``'s
+        training frame, with the keywords of :data:`SCHEMA_OPTIONS` (``immutable``, ``monotone``, ``ordinal``,
+        ``derived``, ``relations``) passed to :meth:`lapace_plugin.FeatureSchema.infer`.
 
     Attributes
     ----------
@@ -180,9 +190,10 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
                     "outcome_name=...), or pass a fitted explainer: LapaceDice(d, m, explainer=Lapace(...).fit(...))"
                 )
             options = dict(lapace_options)
-            schema = options.pop("schema", None) or self._schema_from_data()
-            announce = options.pop("verbose", True)
+            declared = {k: options.pop(k) for k in SCHEMA_OPTIONS if k in options}
             X = self._training_frame()
+            schema = options.pop("schema", None) or self._schema_from_data(X, declared)
+            announce = options.pop("verbose", True)
             self.explainer = Lapace(schema=schema, verbose=announce and sys.stderr.isatty(), **options).fit(
                 X, predict_proba=self._predict_proba, classes=self._model_classes(X)
             )
@@ -202,9 +213,10 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
             self.explainer = explainer
             self._check_explainer()
         schema = self.explainer.schema_
-        # DiCE works with string categories; map them to the explainer's own category values and back.
-        self._to_explainer_cats = {f: {str(c): c for c in schema.categorical[f]} for f in self._categorical}
-        self._from_explainer_cats = {f: {c: str(c) for c in schema.categorical[f]} for f in self._categorical}
+        # DiCE works with string categories (an ordinal feature's levels too); map them to the explainer's and back.
+        cats = dict(schema.categorical, **schema.ordinal)
+        self._to_explainer_cats = {f: {str(c): c for c in cats[f]} for f in self._categorical}
+        self._from_explainer_cats = {f: {c: str(c) for c in cats[f]} for f in self._categorical}
 
     # ------------------------------------------------------------------ fitting helpers
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -216,23 +228,22 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
             p = np.column_stack([1.0 - p[:, 0], p[:, 0]])
         return p
 
-    def _schema_from_data(self) -> FeatureSchema:
-        df = self.data_interface.data_df
-        return FeatureSchema(
-            continuous=self._continuous,
-            categorical={f: [str(c) for c in df[f].cat.categories] for f in self._categorical},
-            ranges={f: (float(df[f].min()), float(df[f].max())) for f in self._continuous},
-            integer=[f for f in self._continuous if self._precision.get(f, 0) == 0],
-            precision={f: self._precision.get(f, 0) for f in self._continuous},
-            order=self._features,
-            dtypes=dict([(f, str(df[f].dtype)) for f in self._continuous] + [(f, "object") for f in self._categorical]),
-        )
+    def _schema_from_data(self, X: pd.DataFrame, declared: Mapping[str, Any]) -> FeatureSchema:
+        """:meth:`FeatureSchema.infer` on DiCE's training frame, DiCE's categorical features as the categorical ones
+        (``declared["ordinal"]`` ones ordinal, their levels as strings) and the other declarations passed on."""
+        declared = dict(declared)
+        declared["ordinal"] = {f: [str(c) for c in levels] for f, levels in (declared.get("ordinal") or {}).items()}
+        unknown = [f for f in declared["ordinal"] if f not in self._categorical]
+        if unknown:
+            raise ValueError("ordinal features %s must be categorical features of dice_ml.Data; categorical: %s"
+                             % (unknown, self._categorical))
+        return FeatureSchema.infer(X, categorical=self._categorical, **declared)
 
     def _training_frame(self) -> pd.DataFrame:
         df = self.data_interface.data_df
         X = pd.DataFrame(index=df.index)
         for f in self._features:
-            X[f] = df[f].astype(object) if f in self._categorical else df[f]
+            X[f] = df[f].astype(str).astype(object) if f in self._categorical else df[f]
         return X.reset_index(drop=True)
 
     def _model_classes(self, X: pd.DataFrame) -> Optional[List[Any]]:
@@ -345,14 +356,16 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         sparse = cfs
         if posthoc_sparsity_param is not None and posthoc_sparsity_param > 0 and self._public and len(cfs):
             refiner = self._posthoc_sparsity(posthoc_sparsity_param, posthoc_sparsity_algorithm, limit_steps_ls, stopping_threshold)
+            factuals = queries.iloc[qpos].reset_index(drop=True)
             sparse = refiner.apply(
                 cfs,
-                queries.iloc[qpos].reset_index(drop=True),
+                factuals,
                 targets[qpos],
                 self._predict_proba,
-                features=features_to_vary,
+                features=[f for f in features_to_vary if f not in self.explainer.schema_.derived],
                 ranges={f: r for f, r in (permitted_range or {}).items() if f in self._continuous},
             )
+            sparse = self._consistent(sparse, cfs, factuals, targets[qpos], constraints, stopping_threshold)
         elapsed = timeit.default_timer() - start
         self.elapsed = elapsed
 

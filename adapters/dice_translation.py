@@ -17,6 +17,8 @@ import pandas as pd
 
 from lapace_plugin import Constraints
 from lapace_plugin.refine import PosthocSparsity
+from lapace_plugin.relations import derive
+from lapace_plugin.rules import assigned_to
 
 
 class DiceTranslation:
@@ -112,9 +114,15 @@ class DiceTranslation:
     def _constraints(
         self, varying: List[str], permitted_range: Optional[Mapping[str, Sequence[Any]]]
     ) -> Optional[Dict[str, Any]]:
-        """DiCE's ``features_to_vary`` and ``permitted_range`` as a LAPACE constraint dict."""
+        """DiCE's ``features_to_vary`` and ``permitted_range`` as a LAPACE constraint dict, with the schema's immutable
+        and monotone features (its relations and derived features are added by the core)."""
+        schema = self.explainer.schema_
         constraints: Dict[str, Any] = {}
-        fixed = [f for f in self._features if f not in varying]
+        fixed = [f for f in self._features if f not in varying or f in schema.immutable]
+        for direction in ("increase", "decrease"):
+            moving = [f for f, d in schema.monotone.items() if d == direction and f not in fixed]
+            if moving:
+                constraints[direction] = moving
         if fixed:
             constraints["immutable"] = fixed
         ranges = {}
@@ -158,6 +166,27 @@ class DiceTranslation:
                 stacklevel=3,
             )
         return ok
+
+    def _consistent(
+        self, sparse: pd.DataFrame, cfs: pd.DataFrame, factuals: pd.DataFrame, targets: np.ndarray,
+        constraints: Optional[Dict[str, Any]], threshold: float,
+    ) -> pd.DataFrame:
+        """Sparser rows with their derived features computed again; a row that then breaks a constraint (relations
+        included) or falls below ``threshold`` keeps its LAPACE values ``cfs``."""
+        schema = self.explainer.schema_
+        if not len(sparse) or (not schema.derived and not schema.relations and not constraints):
+            return sparse
+        derived = derive(schema, self._explainer_format(sparse))
+        sparse = sparse.copy()
+        for f in schema.derived:
+            sparse[f] = derived[f].to_numpy()
+        proba = self._predict_proba(sparse)
+        good = assigned_to(proba, targets) & (proba[np.arange(len(sparse)), targets] >= threshold)
+        checked = Constraints.coerce(constraints, schema)
+        if checked is not None:
+            good &= ~checked.broken(self._explainer_format(factuals), self._explainer_format(sparse), schema)
+        sparse.loc[~good] = cfs.loc[~good]
+        return sparse
 
     # ------------------------------------------------------------------ DiCE's post-hoc sparsity
     def _posthoc_sparsity(self, param: float, algorithm: str, limit_steps: int, threshold: float) -> PosthocSparsity:

@@ -9,9 +9,13 @@ import pandas as pd
 
 from .latent import Members
 
+SUM_TOL = 1e-3
+"""Tolerance of the probability checks: each row's sum within 1 +- SUM_TOL, no value below -SUM_TOL."""
+
 
 def checked_proba(predict_proba: Any, X: pd.DataFrame, n_classes: Optional[int] = None, finite: Optional[str] = None) -> np.ndarray:
-    """The classifier's probabilities ``(n, L)`` of raw rows ``X``, checked for shape.
+    """The classifier's probabilities ``(n, L)`` of raw rows ``X``, checked for shape and for being probabilities:
+    non-negative, each row summing to 1 within :data:`SUM_TOL` (logits are refused with the hint to add a softmax).
 
     Parameters
     ----------
@@ -37,6 +41,15 @@ def checked_proba(predict_proba: Any, X: pd.DataFrame, n_classes: Optional[int] 
         raise ValueError(
             "predict_proba returned NaN or infinite probabilities for %d row(s) of %s (first: %s)"
             % (bad.sum(), finite, list(X.index[bad][:5]))
+        )
+    finite_rows = probs[~bad]
+    sums = finite_rows.sum(1)
+    if (finite_rows < -SUM_TOL).any() or (np.abs(sums - 1) > SUM_TOL).any():
+        worst = int(np.argmax(np.abs(sums - 1) + (finite_rows < -SUM_TOL).any(1)))
+        raise ValueError(
+            "predict_proba must return probabilities (non-negative, each row summing to 1); got row %s summing to %.4g "
+            "(values %s): if the model returns logits or scores, wrap it in a softmax"
+            % (list(X.index[~bad])[worst], sums[worst], np.round(finite_rows[worst], 4).tolist()[:6])
         )
     return probs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -11,10 +12,11 @@ import torch
 
 from .distance import span
 from .encoding import TabularEncoder
-from .rules import CHANGE_TOL
+from .relations import Relation, derived_relations, relations_of, through_derived
+from .rules import CHANGE_TOL, decimals_of
 from .schema import FeatureSchema
 
-KINDS = ("immutable", "increase", "decrease", "range", "category")
+KINDS = ("immutable", "increase", "decrease", "range", "category", "relation")
 """Kinds of constraint, the columns of :meth:`Constraints.violations_by_kind`."""
 
 
@@ -33,6 +35,10 @@ class Constraints:
         ``{feature: (low, high)}`` allowed raw values of continuous features (``None`` for an open end).
     categories
         ``{feature: [allowed categories]}`` for categorical features.
+    relations
+        Relations between numeric features every counterfactual keeps, e.g. ``"months <= 12 * age"`` or changes that
+        move together, ``"change(months) <= 12 * change(age)"`` (:mod:`lapace_plugin.relations`). The schema's own
+        ``relations`` and derived features are always added.
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class Constraints:
         decrease: Union[Sequence[str], Mapping[str, Optional[float]]] = (),
         ranges: Optional[Mapping[str, Tuple[Optional[float], Optional[float]]]] = None,
         categories: Optional[Mapping[str, Sequence[Any]]] = None,
+        relations: Optional[Sequence[Any]] = None,
     ) -> None:
         self.immutable = list(immutable)
         self.increase = list(increase)
@@ -51,6 +58,7 @@ class Constraints:
         }
         self.ranges = {k: _bounds(k, bound) for k, bound in (ranges or {}).items()}
         self.categories = {k: list(v) for k, v in (categories or {}).items()}
+        self.relations: List[Relation] = relations_of(relations, None)
 
     @classmethod
     def from_schema(cls, schema: FeatureSchema) -> "Constraints":
@@ -63,28 +71,32 @@ class Constraints:
 
     @classmethod
     def coerce(cls, value: Union[None, str, Mapping[str, Any], "Constraints", FeatureSchema], schema: FeatureSchema) -> Optional["Constraints"]:
-        """Turn ``None``, ``"schema"``, a schema, a dict or a ``Constraints`` into a checked ``Constraints`` (or ``None``)."""
+        """Turn ``None``, ``"schema"``, a schema, a dict or a ``Constraints`` into a checked ``Constraints`` (or ``None``),
+        with the schema's relations and derived features added."""
         if value is None:
-            return None
-        if isinstance(value, FeatureSchema):
+            value = cls()
+        elif isinstance(value, FeatureSchema):
             value = cls.from_schema(value)
         elif isinstance(value, str):
             if value != "schema":
                 raise ValueError("constraints must be None, 'schema', a dict or a Constraints; got %r" % value)
             value = cls.from_schema(schema)
         elif isinstance(value, Mapping):
-            allowed = {"immutable", "increase", "decrease", "ranges", "categories"}
+            allowed = {"immutable", "increase", "decrease", "ranges", "categories", "relations"}
             unknown = sorted(set(value) - allowed)
             if unknown:
                 raise ValueError("unknown constraint kind(s) %s; allowed: %s" % (unknown, sorted(allowed)))
             value = cls(**value)
         elif not isinstance(value, Constraints):
             raise TypeError("constraints must be None, 'schema', a dict or a Constraints, got %s" % type(value).__name__)
+        value = copy.copy(value)
+        known = {r.text for r in value.relations}
+        value.relations = value.relations + [r for r in schema.relations + derived_relations(schema) if r.text not in known]
         value.check(schema)
         return value if not value.is_empty() else None
 
     def is_empty(self) -> bool:
-        return not (self.immutable or self.increase or self.decrease or self.ranges or self.categories)
+        return not (self.immutable or self.increase or self.decrease or self.ranges or self.categories or self.relations)
 
     def check(self, schema: FeatureSchema) -> None:
         """Raise ``ValueError`` for a constraint on an unknown feature or of the wrong kind."""
@@ -120,6 +132,7 @@ class Constraints:
                     "range (%s, %s) for %r lies outside the values the explainer learnt, [%g, %g]: counterfactuals are "
                     "decoded within them, so none could meet this range" % (lo, hi, name, train_lo, train_hi)
                 )
+        self.relations = relations_of(self.relations, schema.continuous)  # names an unknown or non-numeric column
         for name, allowed in self.categories.items():
             cats = schema.categorical.get(name, schema.ordinal.get(name))
             if cats is None:
@@ -131,8 +144,8 @@ class Constraints:
                 raise ValueError("no allowed category left for %r" % name)
 
     def signature_features(self) -> List[str]:
-        """Features whose factual value changes the constrained result (immutable and monotone)."""
-        return list(dict.fromkeys(self.immutable + self.increase + self.decrease))
+        """Features whose factual value changes the constrained result (immutable, monotone, read by ``change()``)."""
+        return list(dict.fromkeys(self.immutable + self.increase + self.decrease + [c for r in self.relations for c in r.changes]))
 
     def violations(self, factuals: pd.DataFrame, counterfactuals: pd.DataFrame, schema: Optional[FeatureSchema] = None) -> pd.DataFrame:
         """Boolean frame (rows of ``counterfactuals``, one column per constrained feature): True where broken.
@@ -191,6 +204,9 @@ class Constraints:
             yield "range", name, (v < lo - tol(name)) | (v > hi + tol(name))
         for name, allowed in self.categories.items():
             yield "category", name, ~pd.Series(counterfactuals[name].to_numpy()).isin(list(allowed)).to_numpy()
+        for rel in self.relations:
+            scale = max([span(schema, c) for c in rel.columns] if schema is not None else [1.0])
+            yield "relation", rel.text, rel.broken(counterfactuals, factuals, scale)
 
     def to_dict(self) -> Dict[str, Any]:
         def monotone(names: List[str]) -> Any:
@@ -202,6 +218,7 @@ class Constraints:
             "decrease": monotone(self.decrease),
             "ranges": {k: [None if math.isinf(lo) else lo, None if math.isinf(hi) else hi] for k, (lo, hi) in self.ranges.items()},
             "categories": self.categories,
+            "relations": [r.to_dict() for r in self.relations],
         }
 
     def __repr__(self) -> str:
@@ -279,6 +296,20 @@ class EncodedConstraints:
                 self.levels[where] = np.array([cats.index(c) for c in allowed], dtype=np.float32) / max(1, len(cats) - 1)
         self.gates = [(j, g) for _, j, g in encoder.gates]
         self.masses = torch.as_tensor(np.array(encoder._mass_scaled, dtype=np.float32))
+        # relations (derived features hold by construction): raw numbers are the scaled ones times span plus low
+        self.relations = [r for r in constraints.relations if r.derived is None]
+        self.scales = [max(encoder._span[place[c]] for c in r.columns) for r in self.relations]
+
+    def _relation_excess(self, raw: Any, raw_factuals: Any) -> List[Any]:
+        """Per relation, how far rows with raw numeric blocks ``raw`` (``raw_factuals``) break it, in its scale."""
+        schema, place = self.encoder.schema, self.encoder.column
+        values = through_derived(schema, lambda c: raw[:, place(c)])
+        change = through_derived(schema, lambda c: raw[:, place(c)] - raw_factuals[:, place(c)])
+        out = []
+        for rel, scale in zip(self.relations, self.scales):
+            gap, slack = rel.excess(values, change)
+            out.append((gap - slack) / scale)
+        return out
 
     def needs_repair(self, points: np.ndarray, factuals: np.ndarray) -> np.ndarray:
         """Rows of snapped encoded ``points (N, D)`` whose decoding breaks a constraint against ``factuals (N, D)``.
@@ -307,6 +338,10 @@ class EncodedConstraints:
             bad |= (points[:, self.forbidden] > 0.5).any(1)
         for j, allowed in self.levels.items():
             bad |= np.abs(points[:, j, None] - allowed[None, :]).min(1) > tol
+        if self.relations:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for excess in self._relation_excess(self.encoder._raw_numeric(points), self.encoder._raw_numeric(factuals)):
+                    bad |= ~(excess <= tol)
         return bad
 
     def penalty(self, decoded: torch.Tensor, factuals: torch.Tensor) -> torch.Tensor:
@@ -339,6 +374,12 @@ class EncodedConstraints:
             total = total + decoded[:, mask].sum(1)
         for j, allowed in self.levels.items():
             total = total + (values[:, j, None] - torch.as_tensor(allowed, device=decoded.device)).abs().min(1)[0]
+        if self.relations:
+            nc = self.encoder.n_continuous
+            lo = torch.as_tensor(self.encoder._lo, dtype=decoded.dtype, device=decoded.device)
+            width = torch.as_tensor(self.encoder._span, dtype=decoded.dtype, device=decoded.device)
+            for excess in self._relation_excess(values * width + lo, factuals[:, :nc] * width + lo):
+                total = total + torch.where(excess > 0, excess, torch.zeros_like(excess))  # NaN: no gradient
         return total
 
     def project(self, decoded: np.ndarray, factuals: np.ndarray, snap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
@@ -363,4 +404,27 @@ class EncodedConstraints:
             out[:, :nc] = np.clip(out[:, :nc], self.lo, self.hi)
         for j, allowed in self.levels.items():
             out[:, j] = allowed[np.abs(out[:, j, None] - allowed[None, :]).argmin(1)]
-        return self.encoder.settle(out)
+        return self._settle_relations(self.encoder.settle(out), factuals)
+
+    def _settle_relations(self, out: np.ndarray, factuals: np.ndarray) -> np.ndarray:
+        """Move a relation's lone left-hand column to its bound (:meth:`Relation.settle`), rounded inwards to the
+        data's precision; whether the row then keeps every constraint is judged on its raw row."""
+        enc = self.encoder
+        for rel in self.relations:
+            raw, raw_factuals = enc._raw_numeric(out), enc._raw_numeric(factuals)
+            values = through_derived(enc.schema, lambda c: raw[:, enc.column(c)])
+            change = through_derived(enc.schema, lambda c: raw[:, enc.column(c)] - raw_factuals[:, enc.column(c)])
+            name = rel.left.alone[0] if rel.left.alone else None
+            if name is None or name in enc.schema.derived:
+                continue
+            j = enc.column(name)
+            new = rel.settle(values, change, raw[:, j], raw_factuals[:, j])
+            if new is None:
+                continue
+            decimals = decimals_of(enc.schema, name)
+            if decimals is not None:
+                unit = 10.0 ** -decimals
+                new = (np.floor if rel.op == "<=" else np.ceil)(np.round(new / unit, 6)) * unit
+            moved = new != raw[:, j]
+            out[moved, j] = ((new[moved] - enc._lo[j]) / enc._span[j]).astype(np.float32)
+        return enc.settle(out)

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, NamedTuple, Tuple
 import numpy as np
 import pandas as pd
 
+from .relations import derive
 from .rules import decimals_of
 from .schema import FeatureSchema
 
@@ -259,7 +260,7 @@ class TabularEncoder:
         for j, (name, _) in enumerate(self.groups):
             columns[name] = np.asarray(self._categories[name], dtype=object)[codes[:, j]]
         df = pd.DataFrame({name: columns[name] for name in self.schema.features}, index=index)
-        return self.restore_dtypes(df)
+        return self.restore_dtypes(derive(self.schema, df))
 
     def restore_dtypes(self, df: pd.DataFrame) -> pd.DataFrame:
         """Cast decoded columns back to the raw dtypes recorded in the schema."""

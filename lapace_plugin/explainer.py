@@ -16,15 +16,17 @@ from . import persistence
 from .batch import QueryBatch
 from .centroids import settle_centroids
 from .classifier import checked_proba, sample_members
+from .consistency import ConsistencyCheck
 from .constraints import Constraints, EncodedConstraints
 from .contracts import Refiner, Strategy
 from .encoding import TabularEncoder
 from .errors import InvalidParameterError, NotFittedError
 from .fitted import FittedState, expose
+from .global_recourse import GlobalExplanation, explain_global
 from .latent import LatentSpace
-from .lgmvae import LGMVAE, train_lgmvae
+from .lgmvae import LGMVAE, train_lgmvae, validation_split
 from .paths import PATH_KINDS, path_frame
-from .refine import REFINERS
+from .refine import refiners_for
 from .result import Explanation
 from .rules import assigned_to, check_unique_index
 from .schema import FeatureSchema
@@ -34,7 +36,7 @@ from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
 from .training import progress as _progress
-from .training import torch_threads as _torch_threads  # distributed.py imports it from here
+from .training import torch_threads as _torch_threads
 
 PredictProba = Callable[[pd.DataFrame], Any]
 
@@ -138,9 +140,8 @@ _EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to t
             queries' labels). ``None``: for binary models the class each query is not predicted as; required for
             multiclass models.
         strategy
-            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
-            (identical for every input, robust); ``"robust"``: the first point whose target probability reaches
-            ``min_probability`` (in between). See :mod:`lapace_plugin.strategies`.
+            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid (robust, the
+            same for every input); ``"robust"``: the first reaching ``min_probability``. See :mod:`lapace_plugin.strategies`.
         n_counterfactuals
             Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
         constraints
@@ -231,6 +232,8 @@ class Lapace:
                     continuous_weight=self.continuous_weight, kl_weight=self.kl_weight, seed=seed,
                     device=state.device, progress=bar,
                 )
+            held = validation_split(n_train, seed)[0]  # the rows training held out set the consistency thresholds
+            state.consistency = ConsistencyCheck.fit(state.model, x[held], labels[held], self.continuous_weight, self.kl_weight, state.device)
         self.state_, self.predict_proba_ = state, predict_proba
         self._settle_centroids(x, labels)
         state.fit_time = time.time() - start
@@ -264,10 +267,10 @@ class Lapace:
                 stacklevel=3,
             )
 
-    def _space(self, settled: bool = True, min_pair_count: Optional[int] = None) -> LatentSpace:
+    def _space(self, settled: bool = True, min_pair_count: Optional[int] = None, consistency: bool = False) -> LatentSpace:
         """The fit as a :class:`~lapace_plugin.latent.LatentSpace` (with its decoded centroids once settled)."""
         self.state_.projections.trim()
-        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled)
+        return LatentSpace(self.state_, self._predict, self.min_pair_count if min_pair_count is None else min_pair_count, settled, consistency)
 
     def _fitted(self) -> FittedState:
         """The fit, or ``NotFittedError`` (an ``AttributeError``) before one."""
@@ -288,12 +291,11 @@ class Lapace:
         self._check_fitted()
         settings = self._call_settings(strategy, n_counterfactuals, per_call)
         batch = self._query_batch(X, target_class, constraints)
-        space = self._space(min_pair_count=settings.min_pair_count)
+        space = self._space(min_pair_count=settings.min_pair_count, consistency=settings.consistency)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
         chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps,
                                   min_probability=settings.min_probability)
-        refiner = "diverse" if settings.diverse else "revert" if settings.revert else None
-        refiners = [REFINERS.build(refiner, min_probability=chosen.min_probability)] if refiner and chosen.refinable else []
+        refiners = refiners_for(settings, chosen)
         chunks = settings.chunks(batch.n, batch.m)
         parts = [_select_chunk(space, batch.take(rows), chosen, refiners, settings) for rows in chunks]
         selections = pd.concat([part.frame for part in parts], ignore_index=True)
@@ -307,10 +309,8 @@ class Lapace:
             failures={k: v for part in parts for k, v in part.failures.items()},
             shortfalls={k: v for part in parts for k, v in part.shortfalls.items()},
             strategy=settings.strategy,
-            paths=lambda: pd.concat(
-                [path_frame(space, batch.take(rows), kind, settings.n_steps, chosen.min_probability) for rows in chunks],
-                ignore_index=True,
-            ),
+            paths=lambda: pd.concat([path_frame(space, batch.take(rows), kind, settings.n_steps, chosen.min_probability)
+                                     for rows in chunks], ignore_index=True),
             restore_dtypes=self.encoder_.restore_dtypes,
             schema=self.schema_,
             meta=dict(settings.meta(), constraints=None if batch.constraints is None else batch.constraints.to_dict()),
@@ -349,6 +349,10 @@ class Lapace:
             compiled=None if cons is None else EncodedConstraints(cons, self.encoder_),
         )
 
+    def explain_global(self, X: pd.DataFrame, target_class: Any = None, **options: Any) -> GlobalExplanation:
+        """A few actions that give most refused rows of ``X`` recourse: :func:`lapace_plugin.global_recourse.explain_global`."""
+        return explain_global(self, X, target_class, **options)
+
     # ------------------------------------------------------------------ generating
     def sample(self, n: int, target_class: int, random_state: Optional[int] = None, valid_only: bool = True) -> pd.DataFrame:
         """Raw rows decoded from class ``target_class``'s mixture prior ``p(z | y) = (1/m) sum_c N(mu_c, sigma_c^2)``.
@@ -356,7 +360,7 @@ class Lapace:
         Parameters
         ----------
         n
-            Rows wanted.
+            Rows wanted, at most ``lapace_plugin.params.MAX_SAMPLE`` (checked before anything is allocated).
         target_class
             Class index (column of ``predict_proba``).
         random_state
@@ -372,7 +376,7 @@ class Lapace:
             ``n`` rows in the schema's raw format.
         """
         self._check_fitted()
-        n = parameters.Integer(1, None).check("n", n)
+        n = parameters.Integer(1, parameters.MAX_SAMPLE).check("n", n)
         target = parameters.Integer(0, self.n_classes_ - 1).check("target_class", target_class)
         seed = self.random_state if random_state is None else random_state
         rng = np.random.RandomState(0 if seed is None else seed)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .consistency import ConsistencyCheck
 from .encoding import TabularEncoder
 from .latent import Centroids, Members
 from .lgmvae import LGMVAE
@@ -65,7 +66,8 @@ class ProjectionCache:
 class FittedState:
     """What a fit learned (or a load read): the encoder, network, classes, pair support, decoded centroids and kept
     training rows, plus how the centroids were settled. ``centroids`` is ``None`` only while ``fit`` settles them;
-    ``history`` (validation loss per epoch) is empty after a load."""
+    ``history`` (validation loss per epoch) is empty after a load; ``consistency`` (the learned consistency check,
+    :mod:`lapace_plugin.consistency`) is ``None`` for explainers saved before it existed."""
 
     schema: FeatureSchema
     encoder: TabularEncoder
@@ -80,6 +82,7 @@ class FittedState:
     centroids_moved: List[str] = field(default_factory=list)
     fit_time: float = 0.0
     projections: ProjectionCache = field(default_factory=ProjectionCache)
+    consistency: Optional[ConsistencyCheck] = None
 
     @property
     def n_classes(self) -> int:
@@ -90,6 +93,14 @@ class FittedState:
         """Component names ``"label/index"``, one per component."""
         m = self.model.m
         return ["%s/%d" % (self.classes[k // m], k % m) for k in range(self.model.n_components)]
+
+    def inconsistent(self, rows: pd.DataFrame, labels: Any) -> np.ndarray:
+        """Whether raw ``rows`` (validated) score above the consistency threshold of their class index ``labels``
+        (one or one per row); all False without a check."""
+        if self.consistency is None or not len(rows):
+            return np.zeros(len(rows), dtype=bool)
+        labels = np.array(np.broadcast_to(np.asarray(labels, dtype=np.int64), (len(rows),)))
+        return self.consistency.inconsistent(self.model, self.encoder.encode(rows), labels, self.device)
 
     def set_centroids(self, points: np.ndarray, proba: np.ndarray, valid: np.ndarray) -> None:
         """Store the decoded centroids (and their raw rows); projections of older centroids are dropped."""

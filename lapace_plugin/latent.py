@@ -16,6 +16,7 @@ import torch
 from .batch import Points
 from .constraints import Constraints, EncodedConstraints
 from .lgmvae import LGMVAE
+from .relations import derive
 from .rules import assigned_to
 
 if TYPE_CHECKING:  # pragma: no cover - the state module imports this one
@@ -71,6 +72,8 @@ class LatentSpace:
         which its query does not hold itself, is not valid.
     settled
         Whether the state's decoded centroids are final (``False`` while ``fit`` settles them: no ``centroids``).
+    consistency
+        Whether a candidate the learned consistency check rejects (:mod:`lapace_plugin.consistency`) is not valid.
 
     Attributes
     ----------
@@ -78,7 +81,8 @@ class LatentSpace:
         Component names ``"label/index"``, one per component.
     """
 
-    def __init__(self, state: "FittedState", predict: Predict, min_pair_count: int = 0, settled: bool = True) -> None:
+    def __init__(self, state: "FittedState", predict: Predict, min_pair_count: int = 0, settled: bool = True,
+                 consistency: bool = False) -> None:
         self.model, self.encoder, self.device, self.predict = state.model, state.encoder, state.device, predict
         self.schema = state.schema
         self.centroids = state.centroids if settled else None
@@ -88,6 +92,7 @@ class LatentSpace:
         self.support = state.support if min_pair_count > 0 else None
         self.min_pair_count = min_pair_count
         self.members = state.members
+        self.inconsistent = state.inconsistent if consistency else None
 
     @property
     def m(self) -> int:
@@ -183,7 +188,7 @@ class LatentSpace:
                 values = raw[name].to_numpy().copy()
                 values[same] = raw_factuals[name].to_numpy()[same]
                 raw[name] = values
-        return self.encoder.restore_dtypes(raw)
+        return self.encoder.restore_dtypes(derive(self.schema, raw))  # derived features from the final values
 
     def judge(
         self,
@@ -217,6 +222,8 @@ class LatentSpace:
         hit = np.flatnonzero(valid)  # the plausibility filter and the constraints judge only rows of the target class
         if len(hit):
             valid[hit] = ~self.rare(points[hit], None if factuals is None else factuals[hit], exempt)
+        if self.inconsistent is not None and len(hit):
+            valid[hit] &= ~self.inconsistent(raw.iloc[hit], target[hit])
         if constraints is not None and len(hit):
             valid[hit] &= ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
         return Points(

@@ -7,7 +7,7 @@ class; inference ``q(c | x, y) q(z | x, c, y)`` with ``c`` marginalised exactly 
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -168,6 +168,18 @@ class LGMVAE(nn.Module):
         generator: Optional[torch.Generator] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Negative ELBO averaged over the batch, and the responsibilities ``q(c | x, y) (B, m)``."""
+        per_row, qc = self.row_loss(x, y, continuous_weight, kl_weight, generator)
+        return per_row.mean(), qc
+
+    def row_loss(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        continuous_weight: float,
+        kl_weight: float,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Negative ELBO per row ``(B,)`` (at the encoder's mean without ``generator``) and ``q(c | x, y) (B, m)``."""
         comps, log_qc, mean, logvar = self.encode(x, y)
         qc = log_qc.exp()
         if generator is None:
@@ -182,7 +194,7 @@ class LGMVAE(nn.Module):
         ).sum(-1)
         kl_c = (qc * (log_qc + math.log(self.m))).sum(1)
         per_row = (qc * (recon + kl_weight * kl_z)).sum(1) + kl_weight * kl_c
-        return per_row.mean(), qc
+        return per_row, qc
 
     def latent_mean(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``z_x``: mean of ``q(z | x, c*, y)`` at the most responsible component ``c*``; returns ``(z (B, L), c* (B,))``."""
@@ -246,9 +258,8 @@ def train_lgmvae(
     rng = np.random.RandomState(seed)
     generator = torch.Generator().manual_seed(seed)
     n = len(x)
-    perm = rng.permutation(n)
-    n_val = int(round(validation_fraction * n)) if n >= 50 else 0
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    val_idx, train_idx = validation_split(n, rng, validation_fraction)
+    n_val = len(val_idx)
     xt = torch.as_tensor(x, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -286,6 +297,14 @@ def train_lgmvae(
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def validation_split(n: int, rng: Any, fraction: float = 0.1) -> Tuple[np.ndarray, np.ndarray]:
+    """``(validation rows, training rows)`` of ``n`` rows, drawn with ``rng`` (a seed or a ``RandomState``); no
+    validation rows under 50 rows. ``train_lgmvae`` holds out the first; the consistency check learns from them."""
+    perm = (rng if isinstance(rng, np.random.RandomState) else np.random.RandomState(rng)).permutation(n)
+    n_val = int(round(fraction * n)) if n >= 50 else 0
+    return perm[:n_val], perm[n_val:]
 
 
 def _reseed_dead_components(

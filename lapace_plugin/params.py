@@ -137,6 +137,7 @@ class Param(NamedTuple):
     per_call: bool = False
 
 
+MAX_SAMPLE = 1_000_000  # rows one Lapace.sample call may ask for
 MAX_WIDTH = 4096  # widest hidden layer or latent space accepted (a saved file asking for more is refused before allocating)
 
 PARAMETERS: Dict[str, Param] = {
@@ -159,6 +160,9 @@ PARAMETERS: Dict[str, Param] = {
                             "Plausibility filter: every pair of a counterfactual's categorical, ordinal and point-mass "
                             "states (:mod:`lapace_plugin.support`) must be held by at least this many training rows, "
                             "unless the query itself holds it; 0 turns the filter off.", per_call=True),
+    "consistency": Param(True, Flag(), "Learned consistency check: a counterfactual whose numbers the L-GMVAE finds less "
+                         "likely than 99% of held-out real rows of its class is rejected (:mod:`lapace_plugin.consistency`).",
+                         per_call=True),
     "neighbours": Param(5000, Integer(0, 10**7),
                         "Training rows kept per component as the ends of ``path=\"neighbour\"`` (a seeded sample when "
                         "there are more); a saved explainer then holds them. 0 keeps none."),

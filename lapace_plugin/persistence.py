@@ -41,6 +41,8 @@ def save(explainer: Any, path: str) -> None:
     arrays = {"model." + k: v.detach().cpu().numpy() for k, v in state.model.state_dict().items()}
     arrays.update(centroid_points=state.centroid_points, centroid_proba=state.centroid_proba, centroid_valid=state.centroid_valid)
     arrays.update(state.support.to_arrays())
+    if state.consistency is not None:
+        arrays.update(state.consistency.to_arrays())
     if state.members is not None:
         arrays.update({"members." + k: v for k, v in state.members._asdict().items()})
     target = os.path.abspath(path)
@@ -96,6 +98,7 @@ def _json(explainer: Any) -> str:
 
 def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], device: Union[str, torch.device]) -> Any:
     """Rebuild an explainer of class ``cls`` from directory ``path``, checking everything (module docstring)."""
+    from .consistency import ConsistencyCheck
     from .encoding import TabularEncoder
     from .fitted import FittedState
     from .latent import Members
@@ -139,6 +142,8 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
             n = len(arrays["members.points"])
             expected.update({"members.points": ((n, D), "f"), "members.latents": ((n, self.latent_dim), "f"),
                              "members.component": ((n,), "i")})
+        if "consistency.thresholds" in arrays:  # absent from explainers saved before the check existed
+            expected.update({"consistency.thresholds": ((L,), "f"), "consistency.weights": ((2,), "f")})
         _check_arrays(arrays, expected)
         model.load_state_dict({k[len("model."):]: torch.as_tensor(arrays[k]) for k in expected if k.startswith("model.")})
         model.eval()
@@ -159,6 +164,7 @@ def load(cls: Any, path: str, predict_proba: Optional[Callable[..., Any]], devic
     fitted = FittedState(
         schema, encoder, classes, model, torch.device(device), support, members=members,
         centroid_validity_initial=centroid_validity_initial, centroids_moved=centroids_moved, fit_time=fit_time,
+        consistency=ConsistencyCheck.from_arrays(arrays) if "consistency.thresholds" in arrays else None,
     )
     fitted.set_centroids(points, arrays["centroid_proba"].astype(np.float64), arrays["centroid_valid"].astype(bool))
     self.state_, self.predict_proba_ = fitted, predict_proba

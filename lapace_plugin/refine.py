@@ -11,13 +11,13 @@ candidates, so it is not in :data:`REFINERS`. A new refiner is one class satisfy
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .batch import Candidates, QueryBatch
-from .contracts import Refiner
+from .contracts import Refiner, Strategy
 from .latent import LatentSpace
 from .options import Diverse
 from .registry import Registry
@@ -52,7 +52,10 @@ class Revert:
             return judged.valid & (judged.proba >= self.min_probability), judged.proba
 
         reverted = np.zeros(n * m, dtype=int)
-        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], space.encoder.blocks(), evaluate)
+        names = space.encoder.numeric + [name for name, _ in space.encoder.groups]
+        # a derived feature follows the others; reverting an input re-derives it, and relations are re-judged
+        blocks = [b for name, b in zip(names, space.encoder.blocks()) if name not in space.schema.derived]
+        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
         shape = (n, m, 1)
         return Candidates(
             encoded=points.reshape(shape + (-1,)),
@@ -163,3 +166,10 @@ def is_valid(proba: np.ndarray, targets: np.ndarray, threshold: float) -> np.nda
 
 
 REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert), ("diverse", Diverse))
+
+
+def refiners_for(settings: Any, strategy: Strategy) -> List[Refiner]:
+    """An explain call's refiners: ``diverse`` (which reverts too) or ``revert`` when its ``settings`` ask and the
+    strategy takes refiners; they keep the strategy's probability floor."""
+    name = "diverse" if settings.diverse else "revert" if settings.revert else None
+    return [REFINERS.build(name, min_probability=strategy.min_probability)] if name and strategy.refinable else []

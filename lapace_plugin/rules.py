@@ -64,13 +64,35 @@ def changed_features(schema: Any, before: pd.DataFrame, after: pd.DataFrame) -> 
     return feature_distances(schema, before, after) > CHANGE_TOL
 
 
+def repeated_labels(index: pd.Index, limit: int = 10) -> list:
+    """Up to ``limit`` labels that ``index`` holds more than once, sorted (empty when its labels are unique)."""
+    if index.is_unique:
+        return []
+    return sorted({v for v in index[index.duplicated()]}, key=str)[:limit]
+
+
 def check_unique_index(index: pd.Index, what: str) -> None:
     """Raise ``ValueError`` when ``index`` (the labels identifying ``what``) is a MultiIndex or repeats labels."""
     if isinstance(index, pd.MultiIndex):
         raise ValueError("the %s' index is a MultiIndex; its labels identify them in the results: reset_index() first" % what)
-    if not index.is_unique:
-        repeated = sorted({v for v in index[index.duplicated()]}, key=str)[:10]
+    repeated = repeated_labels(index)
+    if repeated:
         raise ValueError("the %s' index repeats label(s) %s; its labels identify them in the results" % (what, repeated))
 
 
-__all__ = ["CHANGE_TOL", "assigned_to", "changed_features", "check_unique_index", "decimals_of", "round_to_precision"]
+def check_row_ids(ids: Any, what: str) -> None:
+    """Raise ``ValueError`` when row ids (``what`` says where they come from, e.g. ``"id column 'app'"``) are null or
+    repeated: each row's id identifies it in the results. ``ids``: an Index or array (rows named by position), or a
+    Series whose index gives the rows' input positions."""
+    ids = ids if isinstance(ids, pd.Series) else pd.Series(np.asarray(ids, dtype=object))
+    null = ids.index[ids.isna().to_numpy()]
+    if len(null):
+        raise ValueError("%s holds no id (null) for %d row(s) at input position(s) %s; every row needs an id"
+                         % (what, len(null), null[:10].tolist()))
+    repeated = repeated_labels(pd.Index(ids))
+    if repeated:
+        raise ValueError("%s repeats id(s) %s; every row needs its own id" % (what, repeated))
+
+
+__all__ = ["CHANGE_TOL", "assigned_to", "changed_features", "check_row_ids", "check_unique_index", "decimals_of",
+           "repeated_labels", "round_to_precision"]

@@ -23,6 +23,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from .relations import derived_of, relations_of
+
 MONOTONE_DIRECTIONS = ("increase", "decrease")
 
 DISCRETE_MAX_VALUES = 20
@@ -31,6 +33,9 @@ DISCRETE_MAX_VALUES = 20
 POINT_MASS_MIN_SHARE = 0.1
 """``infer``: a numeric column whose most frequent value is 0, its minimum or its maximum, and is held by at least
 this share of rows, has a point mass there."""
+
+MAX_CATEGORIES = 1000
+"""``infer``: a text column with more distinct values than this is refused (an id or free text, not a category)."""
 
 MAX_RANGES = 1e6
 """``validate``: a number farther than this many ranges from the training range is rejected as absurd."""
@@ -68,6 +73,12 @@ class FeatureSchema:
         ``{feature: categories from lowest to highest}``: ordered categorical features.
     precision
         ``{numeric feature: decimals}``: outputs are rounded to the data's own precision (0 for integers).
+    derived
+        ``{continuous feature: expression of the others}``, e.g. ``{"share": "12 * (expenditure + 1) / income"}``:
+        computed on every decoded row, never generated (:mod:`lapace_plugin.relations`).
+    relations
+        Relations every counterfactual keeps, e.g. ``["months <= 12 * age", "change(months) <= 12 * change(age)"]``
+        (strings, :class:`~lapace_plugin.relations.Relation` objects with a tolerance, or their dicts).
     """
 
     def __init__(
@@ -84,6 +95,8 @@ class FeatureSchema:
         discrete: Optional[Mapping[str, Sequence[float]]] = None,
         ordinal: Optional[Mapping[str, Sequence[Any]]] = None,
         precision: Optional[Mapping[str, int]] = None,
+        derived: Optional[Mapping[str, str]] = None,
+        relations: Optional[Sequence[Any]] = None,
     ) -> None:
         self.continuous: List[str] = list(continuous)
         self.categorical: Dict[str, List[Any]] = {k: list(v) for k, v in (categorical or {}).items()}
@@ -100,6 +113,9 @@ class FeatureSchema:
         default_order = self.continuous + list(self.categorical) + list(self.ordinal)
         self.features: List[str] = list(order) if order is not None else default_order
         self.dtypes: Dict[str, str] = dict(dtypes or {})
+        self.derived = derived_of(derived, self.continuous)
+        self.relations = relations_of(relations, self.continuous)
+        self.suggested_relations: List[str] = []  # found by ``infer`` in the data, never applied silently
         self._check()
 
     def _check(self) -> None:
@@ -157,6 +173,9 @@ class FeatureSchema:
         ordinal: Optional[Mapping[str, Sequence[Any]]] = None,
         discrete_max_values: Optional[int] = DISCRETE_MAX_VALUES,
         point_mass_min_share: Optional[float] = POINT_MASS_MIN_SHARE,
+        derived: Optional[Mapping[str, str]] = None,
+        relations: Optional[Sequence[Any]] = None,
+        suggest: bool = True,
     ) -> "FeatureSchema":
         """Infer a schema from a raw DataFrame of features.
 
@@ -165,8 +184,17 @@ class FeatureSchema:
         lowest to highest}``) are ordinal. Ranges are the frame's min and max; numeric columns whose values are all
         integral are integer. A numeric column with at most ``discrete_max_values`` distinct values is discrete; one
         whose most frequent value (0, its minimum or its maximum) holds at least ``point_mass_min_share`` of the rows
-        has a point mass there. Pass ``None`` to either threshold to turn that detection off.
+        has a point mass there. Pass ``None`` to either threshold to turn that detection off. A categorical column
+        with more than :data:`MAX_CATEGORIES` distinct values is refused. ``derived`` and ``relations`` are declared as
+        in the constructor; with ``suggest``, near-deterministic relations found between numeric columns are listed in
+        ``suggested_relations`` (:mod:`lapace_plugin.discovery`), never applied.
         """
+        from .params import Integer, Real  # params imports this module
+
+        if discrete_max_values is not None:
+            Integer(0).check("discrete_max_values", discrete_max_values)
+        if point_mass_min_share is not None:
+            Real(0.0, 1.0, low_open=True).check("point_mass_min_share", point_mass_min_share)
         if not isinstance(df, pd.DataFrame) or df.empty:
             raise ValueError("FeatureSchema.infer needs a non-empty DataFrame of features")
         _check_unique_columns(df, "the frame")
@@ -185,6 +213,11 @@ class FeatureSchema:
             missing = [c for c in cat_names if c not in df.columns]
             if missing:
                 raise ValueError("categorical columns %s are not in the frame; columns: %s" % (missing, list(df.columns)))
+        many = {c: n for c, n in ((c, df[c].nunique()) for c in cat_names) if n > MAX_CATEGORIES}
+        if many:
+            c = next(iter(many))
+            raise ValueError("categorical column %r has %d distinct values; more than %d is an id or free text, not a category: "
+                             "drop it (or encode it)" % (c, many[c], MAX_CATEGORIES))
         cont_names = [c for c in df.columns if c not in cat_names and c not in ordinal]
         for c in cont_names:
             if not _is_numeric(df[c]):
@@ -207,7 +240,7 @@ class FeatureSchema:
             mass = _point_mass(v, point_mass_min_share)
             if mass is not None:
                 point_mass[c] = mass
-        return cls(
+        schema = cls(
             continuous=cont_names,
             categorical={c: _sorted_unique(df[c]) for c in cat_names},
             immutable=immutable,
@@ -220,7 +253,14 @@ class FeatureSchema:
             discrete=discrete,
             ordinal=ordinal,
             precision={c: _decimals(v) for c, v in values.items()},
+            derived=derived,
+            relations=relations,
         )
+        if suggest:
+            from .discovery import suggest_relations
+
+            schema.suggested_relations = suggest_relations(df[cont_names], schema)
+        return schema
 
     def with_data(self, df: pd.DataFrame) -> "FeatureSchema":
         """The same declarations with the data-derived parts measured on ``df``: ranges and discrete values.
@@ -312,6 +352,8 @@ class FeatureSchema:
             "precision": self.precision,
             "order": self.features,
             "dtypes": self.dtypes,
+            "derived": {k: e.text for k, e in self.derived.items()},
+            "relations": [r.to_dict() for r in self.relations],
         }
 
     @classmethod
@@ -338,6 +380,8 @@ class FeatureSchema:
             discrete=d.get("discrete"),
             ordinal=d.get("ordinal"),
             precision=d.get("precision"),
+            derived=keys(d.get("derived")),
+            relations=d.get("relations"),
         )
 
     def __eq__(self, other: object) -> bool:

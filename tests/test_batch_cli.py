@@ -30,7 +30,7 @@ def files(compas, tmp_path_factory):
     compas.X_train.assign(label=compas.model.predict(compas.X_train)).to_parquet(paths["train.parquet"])
     joblib.dump(compas.model, paths["model.joblib"])
     cli.main(["fit", "--data", paths["train.parquet"], "--target", "label", "--model", paths["model.joblib"],
-              "--out", paths["explainer"], "--epochs", "3", "--quiet"])
+              "--out", paths["explainer"], "--epochs", "3", "--quiet", "--trust-pickle"])
     rows = compas.X_test.iloc[:500].reset_index(drop=True)
     rows["race"] = rows["race"].astype(object)
     rows.loc[4, "age"] = np.nan
@@ -42,7 +42,7 @@ def files(compas, tmp_path_factory):
 
 def explain_args(files, output, *extra):
     return ["explain", "--explainer", files["explainer"], "--model", files["model.joblib"], "--input", files["rows.parquet"],
-            "--output", output, "--partition-rows", "100", "--quiet"] + list(extra)
+            "--output", output, "--partition-rows", "100", "--quiet", "--trust-pickle"] + list(extra)
 
 
 def read(folder):
@@ -61,7 +61,7 @@ def reference(files, compas):
 def assert_matches_in_process(files, reference, output):
     """The written parts hold every row once, identical to in-process explain of the loaded explainer."""
     rows = files["rows"]
-    counterfactuals, failures = read(output), read(distributed.failures_folder(output))
+    counterfactuals, failures = read(distributed.counterfactuals_path(output)), read(distributed.failures_path(output))
     assert set(counterfactuals["query"]).isdisjoint(failures["query"])
     assert counterfactuals["query"].nunique() + len(failures) == len(rows)
     assert not counterfactuals.duplicated(["query", "rank"]).any() and not failures["query"].duplicated().any()
@@ -74,7 +74,7 @@ def test_fit_then_explain_writes_every_row_once_identical_to_in_process(client, 
     output = str(tmp_path / "cf.parquet")
     assert cli.main(explain_args(files, output, "--scheduler", client.scheduler.address)) == 0
     assert "500 rows: " in capsys.readouterr().out
-    assert len([f for f in os.listdir(output) if f.startswith("part-")]) == 5
+    assert len([f for f in os.listdir(distributed.counterfactuals_path(output)) if f.startswith("part-")]) == 5
     assert_matches_in_process(files, reference, output)
 
 
@@ -85,15 +85,16 @@ def test_a_crashed_run_resumes_without_duplicating_rows(client, files, reference
     crashed = subprocess.Popen(command, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (os.path.isdir(output) and any(f.startswith("part-") for f in os.listdir(output))):
+    while time.time() < deadline and not (os.path.isdir(distributed.counterfactuals_path(output))
+                                           and any(f.startswith("part-") for f in os.listdir(distributed.counterfactuals_path(output)))):
         time.sleep(0.01)
     os.kill(crashed.pid, signal.SIGKILL)
     crashed.wait()
-    written = len([f for f in os.listdir(output) if f.startswith("part-")])
+    written = len([f for f in os.listdir(distributed.counterfactuals_path(output)) if f.startswith("part-")])
     assert 0 < written < 25, "the crash must come mid-run"
     assert cli.main(explain_args(files, output, "--scheduler", client.scheduler.address, "--partition-rows", "20")) == 0
     assert "resumed from an earlier run" in capsys.readouterr().out
-    assert len([f for f in os.listdir(output) if f.startswith("part-")]) == 25
+    assert len([f for f in os.listdir(distributed.counterfactuals_path(output)) if f.startswith("part-")]) == 25
     assert_matches_in_process(files, reference, output)
 
 
@@ -108,17 +109,17 @@ def test_csv_input_on_an_embedded_cluster_with_other_settings(files, compas, tmp
     explainer = Lapace.load(files["explainer"], compas.model.predict_proba)
     reference = explainer.explain(rows.reset_index(drop=True), strategy="last", constraints="schema", n_counterfactuals=2)
     reference = reference.counterfactuals.reset_index()
-    pd.testing.assert_frame_equal(read(output)[list(reference.columns)], reference, check_dtype=False)
+    pd.testing.assert_frame_equal(read(distributed.counterfactuals_path(output))[list(reference.columns)], reference, check_dtype=False)
 
 
-def test_a_different_run_into_the_same_output_is_refused(client, files, tmp_path):
+def test_a_different_run_into_the_same_output_is_refused(client, files, tmp_path, capsys):
     output = str(tmp_path / "cf.parquet")
     address = client.scheduler.address
     assert cli.main(explain_args(files, output, "--scheduler", address, "--partition-rows", "200")) == 0
-    with pytest.raises(ValueError, match="different partition_rows, pieces"):
-        cli.main(explain_args(files, output, "--scheduler", address, "--partition-rows", "100"))
+    assert cli.main(explain_args(files, output, "--scheduler", address, "--partition-rows", "100")) == 2
+    assert "different partition_rows, pieces" in capsys.readouterr().err
     assert cli.main(explain_args(files, output, "--scheduler", address, "--partition-rows", "100", "--overwrite")) == 0
-    assert len([f for f in os.listdir(output) if f.startswith("part-")]) == 5
+    assert len([f for f in os.listdir(distributed.counterfactuals_path(output)) if f.startswith("part-")]) == 5
 
 
 def test_help_warns_that_joblib_files_are_trusted_code(capsys):

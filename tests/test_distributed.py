@@ -127,8 +127,9 @@ def test_written_output_resumes_and_refuses_another_run(client, compas, tmp_path
     rows = compas.X_test.iloc[:200]
     out = str(tmp_path / "cf.parquet")
     first = distributed.explain(compas.explainer, rows, client=client, partition_rows=50, output=out, progress=False)
-    assert sorted(os.listdir(out)) == ["_lapace_run.json"] + ["part-%06d.parquet" % i for i in range(4)]
-    os.remove(os.path.join(out, "part-000002.parquet"))
+    assert sorted(os.listdir(out)) == ["_lapace_run.json", "counterfactuals", "failures"]
+    assert sorted(os.listdir(distributed.counterfactuals_path(out))) == ["part-%06d.parquet" % i for i in range(4)]
+    os.remove(os.path.join(distributed.counterfactuals_path(out), "part-000002.parquet"))
     again = distributed.explain(compas.explainer, rows, client=client, partition_rows=50, output=out, progress=False)
     assert again.n_resumed == 3 and again.n_rows == len(rows)
     key = ["query", "rank"]
@@ -143,7 +144,7 @@ def test_bad_input_is_refused_before_any_task(client, compas):
     rows = compas.X_test.iloc[:20]
     with pytest.raises(ValueError, match=r"unexpected \['extra'\]"):
         distributed.explain(compas.explainer, rows.assign(extra=1), client=client, progress=False)
-    with pytest.raises(ValueError, match="index labels are the row ids and must be unique"):
+    with pytest.raises(ValueError, match="DataFrame's index .* repeats id"):
         distributed.explain(compas.explainer, pd.concat([rows, rows]), client=client, progress=False)
     with pytest.raises(TypeError, match="one target_class for every row"):
         distributed.explain(compas.explainer, rows, client=client, progress=False, target_class=[1] * 20)

@@ -256,8 +256,7 @@ def _distributed_bench(args: argparse.Namespace, workdir: str) -> int:
     end_to_end_s = time.perf_counter() - t
     accounted = _accounted(path("counterfactuals.parquet"), len(rows))
     identical, checked = _identical_sample(explainer, rows, path("counterfactuals.parquet"), args.check_rows, args.seed)
-    out_bytes = sum(os.path.getsize(os.path.join(root, f)) for folder in ("counterfactuals.parquet", "counterfactuals-failures.parquet")
-                    for root, _, names in os.walk(path(folder)) for f in names)
+    out_bytes = sum(os.path.getsize(os.path.join(root, f)) for root, _, names in os.walk(path("counterfactuals.parquet")) for f in names)
 
     print("\nadult: explainer fitted on %d rows in %.1f s ('lapace fit'); rows sampled from the %d bundled rows; "
           "%d rows per partition; strategy first, n_steps %d, %d paths per row"
@@ -302,10 +301,10 @@ def _warm_imports() -> None:
 
 def _accounted(output: str, n_rows: int) -> bool:
     """Every input position is in the counterfactuals or the failures, exactly once."""
-    from ..distributed import failures_folder
+    from ..distributed import counterfactuals_path, failures_path
 
-    explained = pd.read_parquet(output, columns=["query", "rank"])
-    failed = pd.read_parquet(failures_folder(output), columns=["query"])["query"]
+    explained = pd.read_parquet(counterfactuals_path(output), columns=["query", "rank"])
+    failed = pd.read_parquet(failures_path(output), columns=["query"])["query"]
     ids = np.concatenate([explained["query"].drop_duplicates().to_numpy(), failed.to_numpy()])
     return (not explained.duplicated().any()) and len(ids) == n_rows and np.array_equal(np.sort(ids), np.arange(n_rows))
 
@@ -314,13 +313,13 @@ def _identical_sample(explainer: Lapace, rows: pd.DataFrame, output: str, n: int
     """Whether the written counterfactuals of ``n`` sampled rows equal in-process ``Lapace.explain`` of those rows."""
     import pyarrow.dataset as pads
 
-    from ..distributed import failures_folder
+    from ..distributed import counterfactuals_path, failures_path
 
     ids = np.sort(np.random.RandomState(seed).choice(len(rows), size=min(n, len(rows)), replace=False))
     reference = explainer.explain(rows.iloc[ids])
     filter_ = pads.field("query").isin(ids.tolist())
-    written = pads.dataset(output).to_table(filter=filter_).to_pandas().sort_values(["query", "rank"]).reset_index(drop=True)
-    failed = pads.dataset(failures_folder(output)).to_table(filter=filter_).to_pandas()
+    written = pads.dataset(counterfactuals_path(output)).to_table(filter=filter_).to_pandas().sort_values(["query", "rank"]).reset_index(drop=True)
+    failed = pads.dataset(failures_path(output)).to_table(filter=filter_).to_pandas()
     expected = reference.counterfactuals_with_paths().sort_values(["query", "rank"]).reset_index(drop=True)
     same = (
         written[list(expected.columns)].astype(str).equals(expected.astype(str))

@@ -118,7 +118,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         t = time.time()
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert,
                                 diverse=args.diverse and args.revert, min_probability=args.min_probability)
-        summary.append(_summarise(res, time.time() - t, model, explainer.schema_, X_train))
+        summary.append(_summarise(res, time.time() - t, model, explainer, X_train))
         results[strategy] = res
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
         with open(os.path.join(out, "counterfactuals_%s.json" % strategy), "w") as fh:
@@ -131,11 +131,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     table = pd.DataFrame(summary).set_index("strategy")
     print("summary")
     print(table.to_string(float_format=lambda v: "%.4f" % v))
+    heldout = metrics.heldout_consistency_violations(explainer.schema_, X_test, predicted, explainer)
+    print("real held-out test rows the consistency check rejects: %.4f (the reference for 'inconsistent')" % heldout)
     table.to_csv(os.path.join(out, "summary.csv"))
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump({"dataset": ds.name, "centroid_validity": explainer.centroid_validity_,
                    "distinct_centroids": {str(k): v for k, v in explainer.distinct_centroids_.items()},
                    "constraints": None if constraints is None else constraints.to_dict(),
+                   "heldout_inconsistent": heldout,
                    "fit_seconds": explainer.fit_time_, "strategies": table.reset_index().to_dict(orient="records")}, fh, indent=1)
     plots.latent_space(explainer, X_train, results[args.advice], os.path.join(out, "latent_space.png"))
     plots.feature_changes(explainer, results, os.path.join(out, "feature_changes.png"))
@@ -143,10 +146,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _summarise(res: Explanation, seconds: float, model: Any, schema: Any, X_train: pd.DataFrame) -> Dict[str, Any]:
+def _summarise(res: Explanation, seconds: float, model: Any, explainer: Any, X_train: pd.DataFrame) -> Dict[str, Any]:
     """One summary row: coverage, options per person, validity, closeness, features changed, option diversity, the
-    share of options changing the most common feature, unseen pairs, violations, time."""
-    cf, factuals = res.counterfactuals, res.queries
+    share of options changing the most common feature, unseen pairs, inconsistent rows, violations, time."""
+    cf, factuals, schema = res.counterfactuals, res.queries, explainer.schema_
     targets = pd.Series(res.target_class, index=factuals.index)
     found = len(cf) > 0
     share = metrics.changed(schema, factuals, cf).mean(0) if found else None  # options changing each feature
@@ -165,6 +168,8 @@ def _summarise(res: Explanation, seconds: float, model: Any, schema: Any, X_trai
         "top_feature": schema.features[int(share.argmax())] if found else "",
         # pairs of values (categories, zero / non-zero amounts) that no training row holds together
         "unseen_pairs": metrics.support_violations(schema, factuals, cf, X_train) if found else float("nan"),
+        # rows whose numbers the L-GMVAE finds less likely than 99% of held-out real rows of their class
+        "inconsistent": metrics.consistency_violations(schema, factuals, cf, targets, explainer) if found else float("nan"),
         "constraint_violations": metrics.constraint_violations(schema, factuals, cf, res.meta["constraints"] or "schema") if found else 0,
         "seconds_per_query": seconds / max(1, res.n_queries),
     }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional, Set
 
 import pandas as pd
 
@@ -44,6 +44,19 @@ def describe() -> str:
     """The artefact list as indented text (for ``--help``)."""
     width = max(len(path) for path, _ in ARTEFACTS)
     return "\n".join("  %s  %s" % (path.ljust(width), text) for path, text in ARTEFACTS)
+
+
+def owned(folder: str) -> Optional[Set[str]]:
+    """The files of a study's output folder (a study writes only its artefacts' names there, never deleting): every
+    file, when the folder holds a study's ``config.json``; ``None`` for any other folder."""
+    from ..files import listing
+
+    try:
+        with open(os.path.join(folder, "config.json")) as fh:
+            payload = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return set(listing(folder)) if isinstance(payload, dict) and set(payload) == {"config", "versions"} else None
 
 
 def cell_dir(out: str, dataset: str, seed: int, method: Optional[str] = None) -> str:

@@ -105,6 +105,8 @@ class Setup:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             explainer.fit(self.X_train, predict_proba=self.proba, classes=self.classes)
+        if decoder == "typed":  # its learned consistency check judges every method's counterfactuals
+            self.shared["consistency"] = explainer.state_
         return explainer
 
     def facts(self, explainer: Any = None) -> Dict[str, Any]:
@@ -113,7 +115,9 @@ class Setup:
         ``query_lof_median``: the unchanged queries' median LOF among their target class's training rows (the level a
         counterfactual that changes little stays near). ``heldout_support_violations``: the share of real held-out
         (test) rows that the classifier assigns to a query's target class and that hold a pair of values no training
-        row holds, the reference for the counterfactuals' ``support_violations``.
+        row holds, the reference for the counterfactuals' ``support_violations``; ``heldout_consistency_violations``:
+        the share of them the typed LAPACE's learned consistency check rejects, the reference for
+        ``consistency_violations``.
         """
         targets = np.unique(self.targets.to_numpy())
         heldout = self.X_test[np.isin(self.test_pred, targets)]
@@ -136,6 +140,8 @@ class Setup:
             "query_lof_median": float(np.median(lof)) if len(lof) else np.nan,
             "heldout_support_violations": metrics.support_violations(self.schema, None, heldout, self.X_train),
             "heldout_rows": len(heldout),
+            "heldout_consistency_violations": metrics.heldout_consistency_violations(
+                self.schema, heldout, self.test_pred[np.isin(self.test_pred, targets)], self.shared.get("consistency")),
         }
         if explainer is not None:
             row.update(

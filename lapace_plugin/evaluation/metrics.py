@@ -42,7 +42,18 @@ from .frames import (
     query_ids,
     targets_per_row,
 )
-from .plausibility import LOFScore, lof_scores, plausibility_lof, support_violation_rows, support_violations, ynn, ynn_rows
+from .plausibility import (
+    LOFScore,
+    consistency_violation_rows,
+    consistency_violations,
+    heldout_consistency_violations,
+    lof_scores,
+    plausibility_lof,
+    support_violation_rows,
+    support_violations,
+    ynn,
+    ynn_rows,
+)
 from .robustness import (
     input_robustness,
     input_robustness_per_query,
@@ -66,6 +77,7 @@ __all__ = [
     "pairwise", "parts", "perturb_factuals", "plausibility_lof", "predicted_class", "proximity_l1",
     "proximity_l1_rows", "proximity_l2", "proximity_l2_rows", "query_ids", "retrain_models", "retrained_predictions",
     "runtime_per_query", "set_distance", "sparsity", "support_violation_rows", "support_violations",
+    "consistency_violation_rows", "consistency_violations", "heldout_consistency_violations",
     "targets_per_row", "valid_rows", "validity", "validity_matrix", "ynn", "ynn_rows",
 ]
 
@@ -183,6 +195,10 @@ METRICS: Dict[str, Metric] = {
     ),
     "support_violations": Metric(
         "support violations (share)", -1, COUNTERFACTUAL, lambda e: support_violation_rows(e.schema, e.counterfactuals, e.X_train)
+    ),
+    "consistency_violations": Metric(  # the cell's typed Lapace (Setup.fit_lapace) judges every method's rows
+        "consistency violations (share)", -1, COUNTERFACTUAL,
+        lambda e: consistency_violation_rows(e.schema, e.factuals, e.counterfactuals, e.targets, e.shared.get("consistency")),
     ),
     "diversity": Metric(
         "diversity", +1, QUERY_LEVEL, lambda e: diversity_per_query(e.schema, e.factuals, e.counterfactuals).to_numpy(dtype=float)

@@ -1,4 +1,5 @@
-"""Plausibility metrics: LOF among the target class's training rows, yNN and support violations (SPEC section 4).
+"""Plausibility metrics: LOF among the target class's training rows, yNN, support and consistency violations (SPEC
+section 4).
 
 Every metric takes ``(schema, factuals, counterfactuals, ...)``. Rows are compared in
 :func:`lapace_plugin.distance.embed`'s space (scaled numeric features, one-hot categories).
@@ -169,3 +170,34 @@ def support_violations(schema: Any, factuals: Optional[pd.DataFrame], counterfac
     """
     flags = support_violation_rows(schema, counterfactuals, X_train)
     return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def consistency_violation_rows(
+    schema: Any, factuals: Optional[pd.DataFrame], counterfactuals: pd.DataFrame, target_class: TargetClass, explainer: Any
+) -> np.ndarray:
+    """Whether each counterfactual scores above its target class's threshold under a fitted LAPACE's learned
+    consistency check (:mod:`lapace_plugin.consistency`; ``explainer``: a fitted ``Lapace`` or its ``state_``), ``(n,)``
+    bool; NaN for every row without an explainer. Compare with :func:`heldout_consistency_violations`."""
+    if explainer is None:
+        return np.full(len(counterfactuals), np.nan)
+    if len(counterfactuals) == 0:
+        return np.zeros(0, dtype=bool)
+    targets = targets_per_row(target_class, query_ids(counterfactuals), factuals)
+    rows = schema.validate(feature_frame(counterfactuals, schema), name="counterfactuals")
+    return getattr(explainer, "state_", explainer).inconsistent(rows, targets)
+
+
+def consistency_violations(
+    schema: Any, factuals: Optional[pd.DataFrame], counterfactuals: pd.DataFrame, target_class: TargetClass, explainer: Any
+) -> float:
+    """Share of counterfactuals the learned consistency check rejects (:func:`consistency_violation_rows`)."""
+    flags = consistency_violation_rows(schema, factuals, counterfactuals, target_class, explainer)
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def heldout_consistency_violations(schema: Any, rows: pd.DataFrame, classes: Any, explainer: Any) -> float:
+    """The same share among real held-out ``rows`` with their class indices ``classes``: the reference (about 1% by
+    construction of the thresholds, more on rows the fit never saw)."""
+    if explainer is None or not len(rows):
+        return float("nan")
+    return float(np.mean(getattr(explainer, "state_", explainer).inconsistent(schema.validate(feature_frame(rows, schema)), classes)))

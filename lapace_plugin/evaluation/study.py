@@ -33,7 +33,6 @@ metrics of the queries it finished; one that raises is ``failed: reason``; a mis
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -43,6 +42,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import pandas as pd
 
 from .. import datasets
+from ..files import check_output_folder, read_json
 from . import artefacts, metrics
 from .cells import MethodResult, Setup, run_method
 from .claims import check_claims
@@ -114,8 +114,9 @@ class StudyConfig:
     @classmethod
     def from_json(cls, path: str, **overrides: Any) -> "StudyConfig":
         """The configuration saved in a study's ``config.json`` (or a plain JSON object of fields), with overrides."""
-        with open(path) as fh:
-            payload = json.load(fh)
+        payload = read_json(path, "the study configuration")
+        if not isinstance(payload, dict):
+            raise ValueError("%s must hold a JSON object of StudyConfig fields" % path)
         values = payload.get("config", payload)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -330,6 +331,7 @@ def run_study(config: StudyConfig) -> StudyOutputs:
     Serial by default; with ``config.workers`` or ``config.scheduler`` the cells run as Dask tasks
     (:func:`lapace_plugin.distributed.connect`), with the same results.
     """
+    check_output_folder(config.out, option="out", owned=artefacts.owned, what="lapace study")
     os.makedirs(config.out, exist_ok=True)
     artefacts.write_config(config, config.out)
     _threads(config)

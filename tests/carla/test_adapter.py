@@ -11,7 +11,8 @@ from carla.models.api import MLModel
 from carla.recourse_methods.api import RecourseMethod
 
 from lapace_plugin.adapters.carla import LapaceCarla
-from lapace_plugin.adapters.carla_data import SklearnModel, TabularData, TorchModel, train_sklearn
+from lapace_plugin.adapters.carla_benchmark import select_factuals
+from lapace_plugin.adapters.carla_data import SklearnModel, TabularData, TorchModel, train_sklearn, train_torch_mlp
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -194,3 +195,27 @@ def test_robust_strategy_and_its_floor_are_hyperparameters(adult):
     assert (proba[:, 1] >= 0.7 - 1e-6).all()
     with pytest.raises(ValueError, match="min_probability"):
         LapaceCarla(adult.model, {"min_probability": 1.5}, explainer=adult.first.lapace_)
+
+
+def test_derived_features_and_relations_hold_in_every_counterfactual():
+    import os
+    import sys
+
+    from lapace_plugin import Constraints
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
+    from make_cardlike import DERIVED, MOVE_TOGETHER, RELATIONS, load
+
+    data = TabularData(load(), "card", ["age", "income", "expenditure", "share", "months", "reports", "dependents"],
+                       ["owner"], random_state=0)
+    model = train_torch_mlp(data, epochs=20, random_state=0)
+    factuals = select_factuals(model, 15, random_state=0)
+    method = LapaceCarla(model, {"epochs": 40, "derived": DERIVED, "relations": RELATIONS + [MOVE_TOGETHER], "revert": True})
+    cfs = method.get_counterfactuals(factuals)
+    found = ~cfs.isna().any(axis=1)
+    assert found.mean() >= 0.6
+    raw_cf = method._decode(cfs[found]).reset_index(drop=True)
+    raw_f = method._decode(factuals[found]).reset_index(drop=True)
+    every = ["share == 12 * (expenditure + 1) / (10000 * income)", RELATIONS[0], MOVE_TOGETHER]
+    broken = Constraints(relations=every).violations(raw_f, raw_cf, method.schema_)
+    assert not broken.any().any(), broken.mean()
