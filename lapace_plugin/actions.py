@@ -21,6 +21,7 @@ import pandas as pd
 from .classifier import checked_proba
 from .constraints import Constraints
 from .distance import feature_distances
+from .relations import derive
 from .rules import CHANGE_TOL, assigned_to, changed_features, round_to_precision
 from .support import PairSupport, states
 
@@ -88,7 +89,7 @@ class Outcome(NamedTuple):
 
 def apply_action(action: Action, X: pd.DataFrame, schema: Any) -> pd.DataFrame:
     """Each row of raw ``X`` with the action applied: numbers rounded (:func:`lapace_plugin.rules.round_to_precision`)
-    and kept within the schema's ranges, ordinal levels within their categories."""
+    and kept within the schema's ranges, ordinal levels within their categories, derived features computed again."""
     out = X.copy()
     for c in action.changes:
         if c.kind not in KINDS:
@@ -109,7 +110,7 @@ def apply_action(action: Action, X: pd.DataFrame, schema: Any) -> pd.DataFrame:
             base = np.asarray(X[c.feature].to_numpy(), dtype=float)
             values = np.full(len(X), float(c.value)) if c.kind == "to" else base + float(c.value)
             out[c.feature] = round_to_precision(np.clip(values, lo, hi), schema, c.feature, X[c.feature].dtype)
-    return out
+    return derive(schema, out)  # derived features follow the changed ones (lapace_plugin.relations)
 
 
 def action_outcomes(
