@@ -46,9 +46,14 @@ def allowed_change(change: Change, constraints: Optional[Constraints]) -> bool:
     return True
 
 
-def changes_between(schema: Any, before: pd.DataFrame, after: pd.DataFrame, constraints: Optional[Constraints]) -> List[List[Tuple[float, Change]]]:
-    """Per row, the allowed changes turning row-aligned ``before`` into ``after`` with their scaled sizes, largest
-    first."""
+Found = Tuple[float, Change, Change]
+"""A change with its scaled size and its twin: for a numeric ``"by"`` change, ``"to"`` the value it reached (a rule
+that asks less of people already close to it), else the change itself."""
+
+
+def changes_between(schema: Any, before: pd.DataFrame, after: pd.DataFrame, constraints: Optional[Constraints]) -> List[List[Found]]:
+    """Per row, the allowed changes turning row-aligned ``before`` into ``after`` with their scaled sizes and twins,
+    largest first."""
     before, after = before.reset_index(drop=True), after.reset_index(drop=True)
     sizes = feature_distances(schema, before, after)
     moved = changed_features(schema, before, after)
@@ -68,14 +73,15 @@ def changes_between(schema: Any, before: pd.DataFrame, after: pd.DataFrame, cons
                 at_mass = f in schema.point_mass and float(a) == schema.point_mass[f]
                 change = numeric_change(schema, f, float(a), float(b), at_mass)
             if change is not None and allowed_change(change, constraints):
-                found.append((float(sizes[i, j]), change))
+                twin = Change(f, "to", _rounded(schema, f, float(b))) if change.kind == "by" and f not in schema.ordinal else change
+                found.append((float(sizes[i, j]), change, twin))
         out.append(sorted(found, key=lambda sc: -sc[0]))
     return out
 
 
-def _prefixes(changes: Sequence[Tuple[float, Change]], max_features: int, source: str) -> List[Action]:
-    """Actions of the 1, 2, ... ``max_features`` largest changes."""
-    return [Action(tuple(c for _, c in changes[:j]), source) for j in range(1, min(max_features, len(changes)) + 1)]
+def _prefixes(changes: Sequence[Found], max_features: int, source: str) -> List[Action]:
+    """Actions of the 1, 2, ... ``max_features`` largest changes, and their twins."""
+    return [Action(tuple(found[k] for found in changes[:j]), source) for j in range(1, min(max_features, len(changes)) + 1) for k in (1, 2)]
 
 
 def centroid_actions(explainer: Any, target: int, sources: Sequence[int], constraints: Optional[Constraints], max_features: int) -> List[Action]:
@@ -109,12 +115,12 @@ def counterfactual_actions(
     if not len(cfs):
         return []
     found = changes_between(schema, people.loc[cfs["query"].to_numpy()], cfs[list(schema.features)], constraints)
-    groups: Dict[Tuple[Any, ...], List[List[Tuple[float, Change]]]] = {}
+    groups: Dict[Tuple[Any, ...], List[List[Found]]] = {}
     for i, changes in enumerate(found):
         for j in range(1, min(max_features, len(changes)) + 1):
             top = changes[:j]
             key = (str(cfs["component"].iloc[i]),) + tuple(
-                (c.feature, c.kind, c.value if c.kind == "to" and c.feature in schema.categorical else c.value > 0) for _, c in top)
+                (c.feature, c.kind, c.value if c.kind == "to" and c.feature in schema.categorical else c.value > 0) for _, c, _ in top)
             groups.setdefault(key, []).append(top)
     out = []
     for key, members in groups.items():
@@ -122,16 +128,23 @@ def counterfactual_actions(
             continue
         source = "counterfactuals to %s (%d)" % (key[0], len(members))
         for q in QUANTILES:
-            changes = []
-            for j, (_, first) in enumerate(members[0]):
-                values = np.array([float(m[j][1].value) for m in members]) if first.feature not in schema.categorical else None
-                value = first.value if values is None else float(np.quantile(np.abs(values), q)) * np.sign(values[0])
-                if first.kind == "by" and first.feature in schema.ordinal:
-                    value = float(np.round(value))
-                changes.append(Change(first.feature, first.kind, value if values is None else _rounded(schema, first.feature, value)))
-            changes = [c for c in changes if not (c.kind == "by" and c.value == 0)]
-            if changes:
-                out.append(Action(tuple(changes), source))
+            for k in (1, 2):
+                changes = []
+                for j, found_j in enumerate(members[0]):
+                    first = found_j[k]
+                    values = np.array([float(m[j][k].value) for m in members]) if first.feature not in schema.categorical else None
+                    if values is None:
+                        value = first.value
+                    elif first.kind == "to":
+                        value = float(np.quantile(values, q))
+                    else:
+                        value = float(np.quantile(np.abs(values), q)) * np.sign(values[0])
+                    if first.kind == "by" and first.feature in schema.ordinal:
+                        value = float(np.round(value))
+                    changes.append(Change(first.feature, first.kind, value if values is None else _rounded(schema, first.feature, value)))
+                changes = [c for c in changes if not (c.kind == "by" and c.value == 0)]
+                if changes:
+                    out.append(Action(tuple(changes), source))
     return out
 
 

@@ -56,6 +56,8 @@ class GlobalExplanation:
         from each pool (``"centroid"``, ``"counterfactual"``, ``"both"``), with the pool's size.
     curve
         Coverage and mean cost of the first 1, 2, ... actions, on every person.
+    action_costs
+        ``(actions, people)``: each action's cost for each person, ``inf`` where it gives them no recourse.
     """
 
     def __init__(self, actions: List[Action], people: pd.DataFrame, target: np.ndarray, outcomes: List[Outcome],
@@ -66,6 +68,7 @@ class GlobalExplanation:
         covered = np.array([o.covered for o in outcomes]).reshape(len(outcomes), n)
         costs = np.array([np.where(o.covered, o.cost, np.inf) for o in outcomes]).reshape(len(outcomes), n)
         changed = np.array([o.changed for o in outcomes]).reshape(len(outcomes), n)
+        self.action_costs = costs
         best = costs.argmin(0) if len(outcomes) else np.zeros(n, dtype=int)
         hit = covered.any(0)
         self.assignment = pd.Series(np.where(hit, best, -1), index=people.index, name="action")

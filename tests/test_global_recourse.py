@@ -140,3 +140,22 @@ def test_cli_explain_global_writes_the_actions_and_every_refused_row(compas, peo
     assert sorted(assigned["person"]) == list(range(60))
     assert set(assigned["action"].dropna()) <= set(actions["action"])
     assert "refused" in done.stdout
+
+
+def test_burden_by_race_matches_the_assignment_and_brackets_the_gap(compas, result):
+    from lapace_plugin.evaluation.burden import burden_gaps, burden_table, individual_recourse
+
+    people = result.people
+    individual = individual_recourse(compas.explainer, people.iloc[:40], target_class=1)
+    assert individual["covered"].equals(individual["cost"].notna())
+    table = burden_table(result, people["race"], n_boot=100)
+    for _, row in table.iterrows():
+        mine = (people["race"] == row["group"]).to_numpy()
+        assert row["people"] == mine.sum()
+        assert row["coverage"] == pytest.approx((result.assignment.to_numpy()[mine] >= 0).mean())
+        assert row["coverage_low"] <= row["coverage"] + 1e-12 <= row["coverage_high"] + 2e-12
+    gaps = burden_gaps(result, people["race"], n_boot=100, min_group=10)
+    assert len(gaps) == 1
+    gap = gaps.iloc[0]
+    assert gap["coverage_gap"] >= 0
+    assert gap["coverage_gap_low"] <= gap["coverage_gap"] <= gap["coverage_gap_high"]

@@ -12,7 +12,7 @@ NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_dice_swap.ipynb", "04_comparative_study.ipynb"])
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_dice_swap.ipynb", "04_comparative_study.ipynb", "05_global_recourse.ipynb"])
 def test_notebook_executes_without_error(name, tmp_path):
     path = os.path.join(NOTEBOOKS, name)
     nb = nbformat.read(path, as_version=4)

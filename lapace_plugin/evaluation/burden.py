@@ -17,7 +17,10 @@ attribute itself differently.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import argparse
+import os
+import sys
+from typing import Any, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -125,4 +128,51 @@ def plot_burden(table: pd.DataFrame, title: str, path: Optional[str] = None) -> 
     return fig
 
 
-__all__ = ["KINDS", "burden_gaps", "burden_table", "individual_recourse", "plot_burden"]
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m lapace_plugin.evaluation.burden --dataset adult --attributes sex race``: the burden tables and
+    figures of one bundled dataset (split seed, random forest, LAPACE, the schema's constraints)."""
+    from .. import datasets
+    from ..explainer import Lapace
+    from ..rules import assigned_to
+    from .models import make_classifier, split
+
+    p = argparse.ArgumentParser(prog="python -m lapace_plugin.evaluation.burden", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="adult", choices=datasets.names())
+    p.add_argument("--attributes", nargs="+", required=True, help="protected attributes (features of the dataset)")
+    p.add_argument("--n-people", type=int, default=1000, help="refused test rows (default: %(default)s)")
+    p.add_argument("--n-actions", type=int, default=5)
+    p.add_argument("--max-train-rows", type=int, default=4000)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="lapace-burden")
+    args = p.parse_args(argv)
+    ds = datasets.load(args.dataset)
+    X_train, X_test, y_train, _ = split(ds, random_state=args.seed)
+    X_train, y_train = X_train.iloc[: args.max_train_rows], y_train.iloc[: args.max_train_rows]
+    model = make_classifier(ds.schema, "rf", random_state=args.seed).fit(X_train, y_train)
+    explainer = Lapace(schema=ds.schema, random_state=args.seed, epochs=args.epochs, verbose=False)
+    explainer.fit(X_train, model.predict_proba, classes=model.classes_)
+    favourable = list(model.classes_).index(ds.favourable)
+    people = X_test[~assigned_to(model.predict_proba(X_test), favourable)].iloc[: args.n_people]
+    result = explainer.explain_global(people, target_class=favourable, n_actions=args.n_actions, constraints="schema",
+                                      random_state=args.seed)
+    individual = individual_recourse(explainer, people, target_class=favourable, constraints="schema")
+    os.makedirs(args.out, exist_ok=True)
+    print(result)
+    for attribute in args.attributes:
+        table = burden_table(result, people[attribute], individual)
+        gaps = burden_gaps(result, people[attribute], individual)
+        stem = os.path.join(args.out, "%s-%s" % (args.dataset, attribute))
+        table.to_csv(stem + ".csv", index=False)
+        gaps.to_csv(stem + "-gaps.csv", index=False)
+        plot_burden(table, "%s: recourse by %s (95%% bootstrap intervals)" % (args.dataset, attribute), stem + ".png")
+        print(table.round(3).to_string(index=False))
+        print(gaps.round(3).to_string(index=False))
+    return 0
+
+
+__all__ = ["KINDS", "burden_gaps", "burden_table", "individual_recourse", "main", "plot_burden"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

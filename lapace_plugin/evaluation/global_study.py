@@ -86,7 +86,7 @@ def run_cell(dataset: str, seed: int, config: GlobalStudyConfig) -> pd.DataFrame
     target = np.full(len(refused), favourable)
     constraints = Constraints.from_schema(ds.schema)
     judge = Judge(ds.schema, model.predict_proba, refused, target, constraints, explainer.support_, max(1, explainer.min_pair_count))
-    rows = []
+    rows, results = [], {}
     for method in GLOBAL_METHODS:
         start = time.perf_counter()
         if method == "lapace":
@@ -97,13 +97,23 @@ def run_cell(dataset: str, seed: int, config: GlobalStudyConfig) -> pd.DataFrame
         else:
             actions = globe_actions(judge, X_train, model.predict_proba, config.n_actions, constraints)
         seconds = time.perf_counter() - start
-        result = judged(actions, judge)
+        result = results[method] = judged(actions, judge)
         extra = dict(support_shares(result, judge), seconds=seconds, fit_time=fit_time, n_people=len(refused),
                      actions=" | ".join(a.describe() for a in actions), mean_changed=result.mean_changed)
         for _, point in result.curve.iterrows():
             rows.append(dict(dataset=dataset, seed=seed, method=method, n_actions=int(point["n_actions"]),
                              coverage=point["coverage"], mean_cost=point["mean_cost"], **extra))
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["mean_cost_shared"] = [shared_cost(results, r.method, r.n_actions) for r in frame.itertuples()]
+    return frame
+
+
+def shared_cost(results: Dict[str, GlobalExplanation], method: str, k: int) -> float:
+    """``method``'s mean cost with its first ``k`` actions over the people every method covers with its first ``k``:
+    the cost comparison on the same people (a method covering more, harder cases is not penalised for them)."""
+    best = {m: r.action_costs[:k].min(0) if len(r.actions) else np.full(len(r.people), np.inf) for m, r in results.items()}
+    shared = np.logical_and.reduce([np.isfinite(b) for b in best.values()])
+    return float(best[method][shared].mean()) if shared.any() else float("nan")
 
 
 def summarise_global(results: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +122,7 @@ def summarise_global(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, method, k), part in results.groupby(["dataset", "method", "n_actions"], sort=False):
         row: Dict[str, Any] = {"dataset": dataset, "method": method, "n_actions": k, "n_seeds": len(part)}
-        for m in ("coverage", "mean_cost", "support_violations_actions", "support_violations_real", "seconds"):
+        for m in ("coverage", "mean_cost", "mean_cost_shared", "support_violations_actions", "support_violations_real", "seconds"):
             ci = t_interval(part[m])
             row.update({m: ci.mean, m + "_low": ci.low, m + "_high": ci.high})
         rows.append(row)
@@ -137,10 +147,14 @@ def verdicts(summary: pd.DataFrame, n_actions: int) -> pd.DataFrame:
         if mine.empty or others.empty:
             continue
         a, b = mine.iloc[0], others.iloc[0]
-        holds = a["coverage"] >= b["coverage"] - 1e-9 and a["mean_cost"] <= b["mean_cost"] + 1e-9
+        more = a["coverage"] >= b["coverage"] - 1e-9
+        holds = more and a["mean_cost"] <= b["mean_cost"] + 1e-9
+        shared = more and a["mean_cost_shared"] <= b["mean_cost_shared"] + 1e-9
         rows.append({"dataset": dataset, "n_actions": n_actions, "lapace_coverage": a["coverage"], "lapace_cost": a["mean_cost"],
-                     "best_baseline": b["method"], "baseline_coverage": b["coverage"], "baseline_cost": b["mean_cost"],
-                     "verdict": "holds" if holds else "fails (see the front)"})
+                     "lapace_cost_shared": a["mean_cost_shared"], "best_baseline": b["method"], "baseline_coverage": b["coverage"],
+                     "baseline_cost": b["mean_cost"], "baseline_cost_shared": b["mean_cost_shared"],
+                     "verdict": "holds" if holds else "fails (see the front)",
+                     "verdict_same_people": "holds" if shared else "fails"})
     return pd.DataFrame(rows)
 
 
@@ -211,11 +225,11 @@ def markdown(summary: pd.DataFrame, verdict: pd.DataFrame, config: GlobalStudyCo
     lines = ["# Global recourse: LAPACE against AReS and GLOBE-CE", "",
              "Seeds %s; up to %d refused test rows per seed; schema constraints; mean over seeds [95%% t-interval]."
              % (list(config.seeds), config.n_people), "",
-             "| dataset | method | actions | coverage | mean cost | support violations (actions / real rows) |",
-             "|---|---|---|---|---|---|"]
+             "| dataset | method | actions | coverage | mean cost | mean cost on the people all methods cover | support violations (actions / real rows) |",
+             "|---|---|---|---|---|---|---|"]
     for _, r in summary.iterrows():
-        lines.append("| %s | %s | %d | %s | %s | %.3f / %.3f |" % (r["dataset"], r["method"], r["n_actions"], cell(r, "coverage"),
-                     cell(r, "mean_cost"), r["support_violations_actions"], r["support_violations_real"]))
+        lines.append("| %s | %s | %d | %s | %s | %s | %.3f / %.3f |" % (r["dataset"], r["method"], r["n_actions"], cell(r, "coverage"),
+                     cell(r, "mean_cost"), cell(r, "mean_cost_shared"), r["support_violations_actions"], r["support_violations_real"]))
     lines += ["", markdown_table(verdict.round(3)) if len(verdict) else "(no verdict)", ""]
     return "\n".join(lines)
 
