@@ -177,11 +177,18 @@ PARAMETERS: Dict[str, Param] = {
     "sparse_tolerance": Param(0.1, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: scaled-unit tolerance at tau 0."),
     "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
                     per_call=True),
+    "diverse": Param(False, Flag(),
+                     "Options that differ in which features they change: several valid points per path, reverted "
+                     "preferring to give back features other options change, chosen for distinct changed-feature sets "
+                     "(:mod:`lapace_plugin.options`); implies ``revert``.", per_call=True),
     "distinct": Param(True, Flag(),
                       "When a path's first valid point repeats an option another path of the query gave (the same row, "
                       "or within :data:`lapace_plugin.selection.SAME_OPTION` of it), use its next valid point that is a "
                       "new option (``search=\"grid\"``); ``False`` keeps the paper's first points, and a path repeating "
                       "a row gives nothing.", per_call=True),
+    "min_probability": Param(0.6, Real(0.0, 1.0),
+                             "``strategy=\"robust\"``: the target-class probability each counterfactual must reach "
+                             "(:mod:`lapace_plugin.robust`); refiners keep it.", per_call=True),
     "max_points": Param(100_000, Integer(1, 10**9),
                         "Most path points decoded and classified at once: ``explain`` splits larger batches into chunks of "
                         "queries (identical results, bounded memory: about 2 KB per point on adult).", per_call=True),

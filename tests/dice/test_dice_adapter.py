@@ -348,7 +348,7 @@ def test_strategy_is_chosen_at_construction_and_overridable_per_call(adult):
 
 def test_path_search_and_revert_are_chosen_per_call(adult):
     query = adult.queries.iloc[:10]
-    kwargs = dict(total_CFs=3, posthoc_sparsity_param=None)
+    kwargs = dict(total_CFs=3, posthoc_sparsity_param=None, diverse=False)  # diverse (the default) implies revert
     changed = {}
     for path, search, revert in (("latent", "grid", False), ("corrected", "fast", False), ("reverted", "grid", True)):
         cfs = adult.explainer.generate_counterfactuals(
