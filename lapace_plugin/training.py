@@ -12,10 +12,10 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 import torch
 
 STEP_BUDGET = 1000
-"""Optimiser steps of a default fit (``epochs=None``), whatever the data's size. Measured with ``lapace bench --fit``
-on every bundled dataset: 1,000 steps keep centroid validity at 100% and the same distinct decoded centroids per class
-as 2,000 did, at a validation loss within a few percent; early stopping (patience in epochs) ends small data's fits
-sooner."""
+"""Optimiser steps of a default fit (``epochs=None``), whatever the data's size (2,000 before). Measured with
+``lapace bench --fit`` on every bundled dataset (seed 0): centroid validity stays 100% with 5 distinct decoded
+centroids per class and ``last``/``first`` paths 100% valid, as with 2,000 steps; the best validation loss is 0-10%
+higher (adult 7.19 -> 7.50, credit 7.97 -> 8.73, wine unchanged: early stopping ends it first)."""
 MAX_EPOCHS = 400
 
 
