@@ -72,8 +72,9 @@ class LapaceCarla(RecourseMethod):
         :class:`lapace_plugin.Lapace` but ``schema`` (same defaults, except ``verbose=False`` and ``random_state=0``),
         plus:
 
-        * ``strategy``: ``"first"`` (proximal end of each latent path) or ``"last"`` (the decoded
-          centroid, projected onto the constraints), default ``"first"``;
+        * ``strategy``: ``"first"`` (proximal end of each latent path), ``"robust"`` (the first point with
+          target probability at least ``min_probability``) or ``"last"`` (the decoded centroid, projected onto the
+          constraints), default ``"first"``;
         * ``target_class``: class index asked for, default 1 (CARLA's favourable label; its harness
           counts only class-1 counterfactuals as successes);
         * ``monotone``: also honour ``data.monotone`` (e.g. age increase-only) when the data declares

@@ -17,6 +17,13 @@ rows, so sklearn pipelines and torch models with ``func="ohe-min-max"`` both wor
 fitted explainer (``explainer=``: a ``Lapace`` or a directory written by ``Lapace.save``). Keywords given to
 ``dice_ml.Dice(..., method="lapace", ...)`` reach ``LapaceDice``.
 
+A script pays the fit once: fit and save the explainer once, then give every run the folder (loading takes well
+under a second; the classifier is the DiCE model's own, so the folder holds no model)::
+
+    if not os.path.isdir("lapace-adult"):      # first run only
+        dice_ml.Dice(d, m, method="lapace").explainer.save("lapace-adult")
+    exp = dice_ml.Dice(d, m, method="lapace", explainer="lapace-adult")
+
 How DiCE's arguments are translated (this module has no search of its own):
 
 - all queries go through one ``Lapace.explain`` call; the result is DiCE's
@@ -35,7 +42,10 @@ How DiCE's arguments are translated (this module has no search of its own):
   counterfactual stays valid, features in DiCE's order), run by the core's
   :class:`lapace_plugin.refine.PosthocSparsity` with one model call per continuous feature for all
   counterfactuals and all candidate values instead of one call per step;
-- ``strategy`` (``"first"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
+- diversity: LAPACE's ``diverse=True`` is this adapter's default (DiCE's users expect ``total_CFs`` plans that
+  differ in which features they change, :mod:`lapace_plugin.options`); ``generate_counterfactuals(...,
+  diverse=False)`` returns each latent path's nearest point instead;
+- ``strategy`` (``"first"``, ``"robust"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
   (``generate_counterfactuals(..., strategy="last")``); ``n_steps``, ``path`` (``"corrected"``, the default,
   ``"sparse"`` or the paper's ``"latent"``), ``search`` (``"grid"``, the default, or ``"fast"``) and ``revert``
@@ -140,7 +150,8 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         A fitted :class:`lapace_plugin.Lapace`, or a directory saved with ``Lapace.save`` (loaded with this
         model's ``predict_proba``). ``None`` fits a new one.
     strategy
-        Default LAPACE selection strategy, ``"first"`` (proximal) or ``"last"`` (the decoded centroid);
+        Default LAPACE selection strategy, ``"first"`` (proximal), ``"robust"`` (the first point with target
+        probability at least ``min_probability``) or ``"last"`` (the decoded centroid);
         ``generate_counterfactuals(..., strategy=...)`` overrides it per call.
     **lapace_options
         Keyword arguments of ``Lapace(...)`` used when fitting (``random_state``, ``epochs``,
@@ -281,9 +292,10 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         """Counterfactuals for every query, from one batched LAPACE call.
 
         Parameters are DiCE's (see the module docstring for how each is translated), plus ``strategy``
-        (``"first"``/``"last"``, default the one given at construction), every per-call parameter of
+        (``"first"``/``"robust"``/``"last"``, default the one given at construction), every per-call parameter of
         :class:`lapace_plugin.Lapace` (:func:`lapace_plugin.params.per_call_names`: ``n_steps``, ``path``, ``search``,
-        ``revert``, ``max_points``, ``min_pair_count``, ``distinct``...; default the explainer's) and
+        ``revert``, ``diverse`` (default ``True`` here), ``min_probability``, ``max_points``, ``min_pair_count``,
+        ``distinct``...; default the explainer's) and
         ``limit_steps_ls`` (DiCE's cap on post-hoc sparsity steps, default 10000).
 
         Returns
@@ -294,6 +306,7 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         """
         strategy = _check_strategy(kwargs.pop("strategy", self.strategy))
         overrides = {name: kwargs.pop(name) for name in per_call_names() if name in kwargs}
+        overrides.setdefault("diverse", True)  # DiCE's promise: total_CFs plans that differ (module docstring)
         limit_steps_ls = int(kwargs.pop("limit_steps_ls", 10000))
         unknown = sorted(set(kwargs) - IGNORED_DICE_KEYWORDS)
         if unknown:

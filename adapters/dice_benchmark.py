@@ -20,6 +20,8 @@ import time
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
+from lapace_plugin.strategies import STRATEGIES
+
 DICE_METHODS = ("random", "genetic", "kdtree")
 
 
@@ -37,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dice-queries", type=int, default=20, help="queries per DiCE method, the first of LAPACE's (default: 20)")
     p.add_argument("--total-cfs", type=int, default=4, help="total_CFs per query (default: 4)")
     p.add_argument("--methods", default=",".join(DICE_METHODS), help="DiCE methods to compare (default: random,genetic,kdtree)")
-    p.add_argument("--strategy", choices=("first", "last"), default="first", help="LAPACE strategy (default: first)")
+    p.add_argument("--strategy", choices=tuple(STRATEGIES), default="first", help="LAPACE strategy (default: first)")
     p.add_argument("--epochs", type=int, default=None, help="LAPACE training epochs (default: chosen by Lapace)")
     p.add_argument("--trees", type=int, default=100, help="trees of the random forest being explained (default: 100)")
     p.add_argument("--repeats", type=int, default=3, help="LAPACE batch timings; the median is reported (default: 3)")

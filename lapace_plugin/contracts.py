@@ -78,9 +78,13 @@ class Strategy(Protocol):
     ----------
     refinable
         Whether refiners (``revert=True``) apply to its counterfactuals.
+    min_probability
+        Target-class probability every counterfactual of it reaches (0: being assigned to the target class suffices);
+        the searches and refiners treat points below it as invalid.
     """
 
     refinable: bool
+    min_probability: float
 
     def candidates(self, space: "LatentSpace", batch: "QueryBatch") -> "Candidates":
         """Candidates ``(n, m, s)`` for the batch's paths; selection keeps each path's first valid one."""

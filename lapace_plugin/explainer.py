@@ -26,7 +26,7 @@ from .global_recourse import GlobalExplanation, explain_global
 from .latent import LatentSpace
 from .lgmvae import LGMVAE, train_lgmvae, validation_split
 from .paths import PATH_KINDS, path_frame
-from .refine import REFINERS
+from .refine import refiners_for
 from .result import Explanation
 from .rules import assigned_to, check_unique_index
 from .schema import FeatureSchema
@@ -35,13 +35,14 @@ from .selection import Selection, select
 from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
+from .training import fit_schedule
 from .training import progress as _progress
 from .training import torch_threads as _torch_threads
 
 PredictProba = Callable[[pd.DataFrame], Any]
 
 
-RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "valid", "probability", "repaired", "reverted", "rank", "note")
+RESULT_COLUMNS = ("query", "order", "component", "step", "tau", "distance", "valid", "probability", "repaired", "reverted", "rank", "note")
 """Columns of ``Explanation.to_frame()`` and ``paths`` beside the features: no feature may take these names."""
 
 
@@ -140,8 +141,8 @@ _EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to t
             queries' labels). ``None``: for binary models the class each query is not predicted as; required for
             multiclass models.
         strategy
-            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid
-            (identical for every input, robust). See :mod:`lapace_plugin.strategies`.
+            ``"first"``: the first valid point of each path (proximal); ``"last"``: the decoded centroid (robust, the
+            same for every input); ``"robust"``: the first reaching ``min_probability``. See :mod:`lapace_plugin.strategies`.
         n_counterfactuals
             Counterfactuals per query, at most ``components_per_class``; the nearest ones are kept.
         constraints
@@ -149,7 +150,7 @@ _EXPLAIN_DOC = """Counterfactuals for every row of ``X`` along latent paths to t
             equivalent dict.
 {per_call}
             (Per-call parameters, keywords only; default ``None``: the constructor's value. ``last`` ignores
-            ``path``, ``search`` and ``revert``.)
+            ``path``, ``search``, ``revert`` and ``diverse``.)
         """
 
 
@@ -218,8 +219,7 @@ class Lapace:
         x = encoder.encode(X)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
         n_train = len(x)
-        batch = int(min(self.batch_size, max(32, n_train // 10)))
-        epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
+        batch, epochs = fit_schedule(n_train, self.batch_size, self.epochs)
         with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             state = FittedState(
@@ -293,8 +293,9 @@ class Lapace:
         batch = self._query_batch(X, target_class, constraints)
         space = self._space(min_pair_count=settings.min_pair_count, consistency=settings.consistency)
         kind = PATH_KINDS.build(settings.path, margin=self.sparse_margin, tolerance=self.sparse_tolerance)
-        chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps)
-        refiners = [REFINERS.build("revert")] if settings.revert and chosen.refinable else []
+        chosen = STRATEGIES.build(settings.strategy, kind=kind, search=SEARCHES.build(settings.search), n_steps=settings.n_steps,
+                                  min_probability=settings.min_probability)
+        refiners = refiners_for(settings, chosen)
         chunks = settings.chunks(batch.n, batch.m)
         parts = [_select_chunk(space, batch.take(rows), chosen, refiners, settings) for rows in chunks]
         selections = pd.concat([part.frame for part in parts], ignore_index=True)
@@ -308,9 +309,8 @@ class Lapace:
             failures={k: v for part in parts for k, v in part.failures.items()},
             shortfalls={k: v for part in parts for k, v in part.shortfalls.items()},
             strategy=settings.strategy,
-            paths=lambda: pd.concat(
-                [path_frame(space, batch.take(rows), kind, settings.n_steps) for rows in chunks], ignore_index=True
-            ),
+            paths=lambda: pd.concat([path_frame(space, batch.take(rows), kind, settings.n_steps, chosen.min_probability)
+                                     for rows in chunks], ignore_index=True),
             restore_dtypes=self.encoder_.restore_dtypes,
             schema=self.schema_,
             meta=dict(settings.meta(), constraints=None if batch.constraints is None else batch.constraints.to_dict()),

@@ -146,7 +146,7 @@ PARAMETERS: Dict[str, Param] = {
     "latent_dim": Param(16, Integer(1, MAX_WIDTH), "Latent size of the L-GMVAE."),
     "hidden": Param((128, 128), Widths(MAX_WIDTH, 8), "Hidden layer widths of the L-GMVAE's encoder and decoder."),
     "epochs": Param(None, Nullable(Integer(1, 100000)),
-                    "Maximum training epochs; ``None`` chooses from the data size (about 2,000 optimiser steps)."),
+                    "Maximum training epochs; ``None`` chooses from the data size (about 1,000 optimiser steps, :data:`lapace_plugin.training.STEP_BUDGET`)."),
     "batch_size": Param(256, Integer(1, 10**7), "Training batch size (Adam)."),
     "learning_rate": Param(1e-3, Real(0.0, 10.0, low_open=True), "Adam's learning rate."),
     "continuous_weight": Param(10.0, Real(0.0, 1e6), "Weight of the continuous reconstruction term."),
@@ -177,11 +177,18 @@ PARAMETERS: Dict[str, Param] = {
     "sparse_tolerance": Param(0.1, Real(0.0, 1.0, high_open=True), "``path=\"sparse\"``: scaled-unit tolerance at tau 0."),
     "revert": Param(False, Flag(), "Revert each counterfactual's unneeded changes (:mod:`lapace_plugin.revert`).",
                     per_call=True),
+    "diverse": Param(False, Flag(),
+                     "Options that differ in which features they change: several valid points per path, reverted "
+                     "preferring to give back features other options change, chosen for distinct changed-feature sets "
+                     "(:mod:`lapace_plugin.options`); implies ``revert``.", per_call=True),
     "distinct": Param(True, Flag(),
                       "When a path's first valid point repeats an option another path of the query gave (the same row, "
                       "or within :data:`lapace_plugin.selection.SAME_OPTION` of it), use its next valid point that is a "
                       "new option (``search=\"grid\"``); ``False`` keeps the paper's first points, and a path repeating "
                       "a row gives nothing.", per_call=True),
+    "min_probability": Param(0.6, Real(0.0, 1.0),
+                             "``strategy=\"robust\"``: the target-class probability each counterfactual must reach "
+                             "(:mod:`lapace_plugin.robust`); refiners keep it.", per_call=True),
     "max_points": Param(100_000, Integer(1, 10**9),
                         "Most path points decoded and classified at once: ``explain`` splits larger batches into chunks of "
                         "queries (identical results, bounded memory: about 2 KB per point on adult).", per_call=True),

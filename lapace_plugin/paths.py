@@ -160,11 +160,12 @@ PATH_KINDS: Registry[PathKind] = Registry(
 class PathWalk:
     """Realise and judge points of a batch's paths: ``walk(paths, steps) -> Points``.
 
-    ``paths`` are flat path indices ``q * m + c`` and ``steps`` indices into ``taus``, both ``(N,)``.
+    ``paths`` are flat path indices ``q * m + c`` and ``steps`` indices into ``taus``, both ``(N,)``. A point is
+    valid when :meth:`LatentSpace.judge` says so and its target probability is at least ``min_probability``.
     """
 
-    def __init__(self, space: LatentSpace, batch: QueryBatch, kind: LatentPath, taus: np.ndarray) -> None:
-        self.space, self.batch, self.kind, self.taus = space, batch, kind, taus
+    def __init__(self, space: LatentSpace, batch: QueryBatch, kind: LatentPath, taus: np.ndarray, min_probability: float = 0.0) -> None:
+        self.space, self.batch, self.kind, self.taus, self.min_probability = space, batch, kind, taus, min_probability
         self.starts_at_input = kind.starts_at_input
         self.z_x = space.latent_means(batch.encoded, batch.predicted)[0]
         self.residual = kind.residual(space, batch, self.z_x)
@@ -194,26 +195,34 @@ class PathWalk:
                     offset = offset + self.end_residual[paths[rest]] * tau[:, None].astype(np.float32)
                 correction = Correction(offset, margin * fade, tolerance * fade)
             points[rest], repaired[rest] = space.realise(z, x[q[rest]], batch.compiled, correction)
-        return space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints, repaired)
+        judged = space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints, repaired)
+        judged.valid &= judged.proba >= self.min_probability
+        return judged
 
 
-def walk(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int) -> PathWalk:
-    """Bind path kind ``kind`` to ``batch`` with ``n_steps + 1`` points per path."""
-    return PathWalk(space, batch, kind, np.linspace(0.0, 1.0, n_steps + 1))
+def walk(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int, min_probability: float = 0.0) -> PathWalk:
+    """Bind path kind ``kind`` to ``batch`` with ``n_steps + 1`` points per path (valid: target probability at least
+    ``min_probability``)."""
+    return PathWalk(space, batch, kind, np.linspace(0.0, 1.0, n_steps + 1), min_probability)
 
 
-def path_frame(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int) -> pd.DataFrame:
-    """Every point of every path: ``query, component, step, tau, probability, valid`` and the raw features."""
+def path_frame(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int, min_probability: float = 0.0) -> pd.DataFrame:
+    """Every point of every path: ``query, component, step, tau, distance`` (mean per-feature distance to the query,
+    :func:`lapace_plugin.distance.mean_l1`), ``probability`` (of the target class), ``valid`` (for the call's strategy)
+    and the raw features: the proximity/robustness curve along tau."""
     from .search import GridSearch
 
-    grid = GridSearch().run(walk(space, batch, kind, n_steps))
+    grid = GridSearch().run(walk(space, batch, kind, n_steps, min_probability))
     n, m, s = grid.shape
+    enc = space.encoder
+    distance = mean_l1(enc.parts(grid.encoded), enc.parts(batch.encoded[:, None, None, :]))
     q, c, t = np.meshgrid(np.arange(n), np.arange(m), np.arange(s), indexing="ij")
     meta = pd.DataFrame({
         "query": np.asarray(batch.raw.index)[q.reshape(-1)],
         "component": [space.names[k] for k in batch.components[q, c].reshape(-1)],
         "step": t.reshape(-1),
         "tau": grid.tau.reshape(-1),
+        "distance": distance.reshape(-1),
         "probability": grid.proba.reshape(-1),
         "valid": (grid.valid & batch.usable[:, :, None]).reshape(-1),
     })

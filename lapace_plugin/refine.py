@@ -1,6 +1,8 @@
 """Refiners: steps after a strategy that move each counterfactual back towards its query while it stays valid.
 
-:class:`Revert` sets whole features back to the query's value (:func:`lapace_plugin.revert.revert_greedy`).
+:class:`Revert` sets whole features back to the query's value (:func:`lapace_plugin.revert.revert_greedy`);
+:class:`lapace_plugin.options.Diverse` does so for several points per path and keeps options that change different
+features (``diverse=True``).
 :class:`PosthocSparsity` is DiCE's post-hoc sparsity step, batched: continuous features move back towards the
 query in steps of their precision; it works on raw frames for the DiCE adapter and is not a :class:`Refiner` of
 candidates, so it is not in :data:`REFINERS`. A new refiner is one class satisfying
@@ -9,14 +11,15 @@ candidates, so it is not in :data:`REFINERS`. A new refiner is one class satisfy
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .batch import Candidates, QueryBatch
-from .contracts import Refiner
+from .contracts import Refiner, Strategy
 from .latent import LatentSpace
+from .options import Diverse
 from .registry import Registry
 from .revert import revert_greedy
 from .rules import assigned_to
@@ -25,7 +28,11 @@ Predict = Callable[[pd.DataFrame], np.ndarray]
 
 
 class Revert:
-    """Revert unneeded changes of the first valid point of each usable path (``revert=True``)."""
+    """Revert unneeded changes of the first valid point of each usable path (``revert=True``); a reverted point keeps
+    a target probability of at least ``min_probability`` (the strategy's floor)."""
+
+    def __init__(self, min_probability: float = 0.0) -> None:
+        self.min_probability = min_probability
 
     def refine(self, space: LatentSpace, batch: QueryBatch, candidates: Candidates) -> Candidates:
         """Candidates ``(n, m, 1)``: each path's first valid point with features set back while it stays valid."""
@@ -42,7 +49,7 @@ class Revert:
         def evaluate(rows: np.ndarray, moved: np.ndarray) -> tuple:
             qq = q[todo[rows]]
             judged = space.judge(moved, x[qq], batch.raw.iloc[qq], batch.target[qq], batch.constraints)
-            return judged.valid, judged.proba
+            return judged.valid & (judged.proba >= self.min_probability), judged.proba
 
         reverted = np.zeros(n * m, dtype=int)
         names = space.encoder.numeric + [name for name, _ in space.encoder.groups]
@@ -158,4 +165,11 @@ def is_valid(proba: np.ndarray, targets: np.ndarray, threshold: float) -> np.nda
     return assigned_to(proba, targets) & (own >= threshold)
 
 
-REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert))
+REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert), ("diverse", Diverse))
+
+
+def refiners_for(settings: Any, strategy: Strategy) -> List[Refiner]:
+    """An explain call's refiners: ``diverse`` (which reverts too) or ``revert`` when its ``settings`` ask and the
+    strategy takes refiners; they keep the strategy's probability floor."""
+    name = "diverse" if settings.diverse else "revert" if settings.revert else None
+    return [REFINERS.build(name, min_probability=strategy.min_probability)] if name and strategy.refinable else []

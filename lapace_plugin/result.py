@@ -87,7 +87,8 @@ class Explanation:
 
     @property
     def paths(self) -> pd.DataFrame:
-        """Every decoded path point: ``query, component, step, tau, probability, valid`` and the features."""
+        """Every decoded path point: ``query, component, step, tau, distance`` (to the query), ``probability`` (of the
+        target class), ``valid`` (for the call's strategy) and the features: the proximity/robustness curve along tau."""
         if self._paths is None:
             self._paths = self._paths_fn()
         return self._paths

@@ -3,14 +3,15 @@
 A point found on a latent path usually changes more features than the classifier needs. Each round
 tries, for every counterfactual at once, every feature it still changes set back to the input's value,
 in one batched ``evaluate`` call; each counterfactual keeps the single reversion that leaves it valid
-with the highest target probability, and drops out once no reversion keeps it valid. A round reverts at
+with the highest target probability (or, given a ``priority``, the valid reversion of the feature with the highest
+priority, then the highest probability), and drops out once no reversion keeps it valid. A round reverts at
 most one feature per counterfactual, so there are at most as many reverting rounds as features; a
 counterfactual is never farther from its input than before, and every returned point was evaluated valid.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -25,13 +26,19 @@ def feature_blocks(n_continuous: int, groups: List[Tuple[str, slice]]) -> List[s
 
 
 def revert_greedy(
-    points: np.ndarray, factuals: np.ndarray, proba: np.ndarray, blocks: Sequence[Any], evaluate: Evaluate
+    points: np.ndarray,
+    factuals: np.ndarray,
+    proba: np.ndarray,
+    blocks: Sequence[Any],
+    evaluate: Evaluate,
+    priority: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Revert features of valid encoded ``points (N, D)`` to ``factuals (N, D)`` greedily (module docstring).
 
     ``proba (N,)`` is each point's target probability; ``blocks`` holds each feature's encoded columns (a slice or
-    an index array). Returns the reverted points, their target probabilities and the number of features reverted
-    per point.
+    an index array); ``priority (N, features)``, if given, ranks the features each point should give back first
+    (e.g. the features other options already change, :mod:`lapace_plugin.options`). Returns the reverted points,
+    their target probabilities and the number of features reverted per point.
     """
     blocks = [np.arange(points.shape[1])[b] for b in blocks]
     points, proba = points.copy(), np.asarray(proba, dtype=float).copy()
@@ -46,7 +53,8 @@ def revert_greedy(
             candidates[np.ix_(sel, blocks[f])] = factuals[np.ix_(rows[sel], blocks[f])]
         valid, p = evaluate(rows, candidates)
         score = np.where(valid, p, -np.inf)
-        order = np.lexsort((-score, rows))  # by row, best score first
+        rank = np.zeros(len(rows)) if priority is None else np.asarray(priority, dtype=float)[rows, feats]
+        order = np.lexsort((-score, -rank, ~valid, rows))  # by row: valid first, then highest priority, then probability
         first = np.r_[True, rows[order][1:] != rows[order][:-1]]
         best = order[first]
         best = best[valid[best]]

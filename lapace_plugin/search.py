@@ -115,7 +115,7 @@ class FastSearch:
         if batch.compiled is None and walk.kind.ends_at_centroid:  # the path ends at its valid decoded centroid
             points[todo] = space.centroids.points[ends[todo]]
             proba[todo] = space.centroids.proba[ends[todo], ends[todo] // m]
-            end_valid = np.ones(len(todo), dtype=bool)
+            end_valid = proba[todo] >= walk.min_probability
 
         def evaluate(sub: np.ndarray, steps: np.ndarray) -> np.ndarray:
             out = walk(todo[sub], steps)

@@ -3,7 +3,9 @@
 ``"first"`` (:class:`First`): the first point of the path that the classifier assigns to the target class, found by
 a search (:mod:`lapace_plugin.search`) on a path kind (:mod:`lapace_plugin.paths`): close to the query.
 ``"last"`` (:class:`Last`): the decoded centroid itself, identical for every query (perfect input robustness); with
-constraints, projected per query. A new strategy is one class here plus one line in :data:`STRATEGIES`.
+constraints, projected per query. ``"robust"`` (:class:`lapace_plugin.robust.Robust`): the first point with target
+probability at least ``min_probability``, between the two. A new strategy is one class (here or in a file of its own)
+plus one line in :data:`STRATEGIES`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from .contracts import PathKind, Search, Strategy
 from .latent import LatentSpace
 from .paths import walk
 from .registry import Registry
+from .robust import Robust
 
 
 class First:
     """The first valid point on each path (proximal end of the spectrum)."""
 
     refinable = True  # refiners (revert) apply to its counterfactuals
+    min_probability = 0.0  # assigned to the target class suffices
 
     def __init__(self, kind: PathKind, search: Search, n_steps: int) -> None:
         self.kind, self.search, self.n_steps = kind, search, n_steps
@@ -37,6 +41,7 @@ class Last:
     """The decoded centroid of each target component (tau 1); with constraints, projected onto each query's."""
 
     refinable = False
+    min_probability = 0.0
 
     def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
         n, m = batch.components.shape
@@ -86,7 +91,7 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
         rows = np.repeat(np.fromiter(todo.values(), dtype=int), m)
         ends = batch.components[rows, np.tile(np.arange(m), len(todo))]
         x = batch.encoded[rows]
-        points, repaired = space.realise(space.mu[ends], x, batch.compiled)
+        points, repaired = space.realise(space.mu[ends], x, batch.compiled, exempt=sig_cols)
         raw_factuals = batch.raw.iloc[rows]
         raw = space.to_raw(points, x, raw_factuals, features=sig_cols)
         judged = space.judge_raw(points, raw, raw_factuals, batch.target[rows], cons, repaired, x, exempt=sig_cols)
@@ -97,4 +102,4 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
     return [cache[key] for key in keys]
 
 
-STRATEGIES: Registry[Strategy] = Registry("strategy", ("first", First), ("last", Last))
+STRATEGIES: Registry[Strategy] = Registry("strategy", ("first", First), ("last", Last), ("robust", Robust))

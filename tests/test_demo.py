@@ -35,6 +35,12 @@ def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path
     last = pd.read_csv(os.path.join(out, "counterfactuals_last.csv"))
     assert (first.loc[first["rank"] >= 0, "reverted"] > 0).any()
     assert (last["reverted"] == 0).all()
+    robust = pd.read_csv(os.path.join(out, "counterfactuals_robust.csv"))
+    assert (robust.loc[robust["rank"] >= 0, "probability"] >= 0.6).all()  # the default --min-probability
+    assert summary.loc["robust", "validity"] == 1.0 and summary.loc["robust", "constraint_violations"] == 0
+    for column in ("options_per_person", "option_diversity", "diversity_l1", "top_feature_share", "top_feature"):
+        assert column in summary.columns, column
+    assert 0 < summary.loc["first", "top_feature_share"] <= 1
 
 
 def test_demo_help_names_the_revert_option(capsys):
@@ -42,7 +48,7 @@ def test_demo_help_names_the_revert_option(capsys):
         demo.main(["--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    assert "--no-revert" in text and "--age-limit" in text
+    assert "--no-revert" in text and "--age-limit" in text and "--no-diverse" in text and "--min-probability" in text
 
 
 def test_on_adult_family_status_is_not_advice():

@@ -68,8 +68,9 @@ def test_reverted_counterfactuals_are_valid_closer_and_every_remaining_change_is
     assert changed.sum(1).mean() < (0.75 if min_pair_count == 0 else 0.9) * before
     frame = res.to_frame()
     assert (frame.loc[frame["rank"] >= 0, "reverted"] > 0).mean() > 0.5
-    # local minimality: setting back any single remaining change loses the target class, or (with the filter) makes a
-    # pair of values that fewer than min_pair_count training rows hold and the query does not
+    # local minimality: setting back any single remaining change loses the target class, makes a row the learned
+    # consistency check rejects, or (with the filter) a pair of values that fewer than min_pair_count training rows
+    # hold and the query does not
     rows, owners = [], []
     for i, (key, row) in enumerate(cf.iterrows()):
         for feature in cf.columns[changed.iloc[i].to_numpy()]:
@@ -79,6 +80,7 @@ def test_reverted_counterfactuals_are_valid_closer_and_every_remaining_change_is
             owners.append(key[0])
     again = ex.schema_.validate(pd.DataFrame(rows).reset_index(drop=True))
     lost = f.model.predict(again) == 0
+    lost |= ex.state_.inconsistent(again, 1)  # or the learned consistency check rejects the row (consistency=True)
     if min_pair_count:
         own = states(ex.schema_, queries.loc[owners])
         lost |= ex.support_.rare(states(ex.schema_, again), min_pair_count, own)

@@ -25,6 +25,7 @@ from ..errors import InvalidParameterError
 from ..explainer import Lapace
 from ..files import check_output_folder, read_json
 from ..schema import FeatureSchema
+from ..strategies import STRATEGIES
 from .cli import Parser
 
 MODEL_FORMATS = (
@@ -223,8 +224,13 @@ def explain_parser() -> argparse.ArgumentParser:
     parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS, help="rows per task (default: %(default)s)")
     parser.add_argument("--id-column", default=None,
                         help="column holding each row's unique, non-null id, not a feature (default: the row's 0-based position)")
-    parser.add_argument("--strategy", default="first", choices=["first", "last"],
-                        help="first: closest valid point on each latent path; last: the decoded class centroid")
+    parser.add_argument("--strategy", default="first", choices=list(STRATEGIES),
+                        help="first: closest valid point on each latent path; last: the decoded class centroid; robust: "
+                             "the first point with target probability at least --min-probability")
+    parser.add_argument("--min-probability", type=float, default=None,
+                        help="strategy robust: target-class probability each counterfactual reaches (default: 0.6)")
+    parser.add_argument("--diverse", action="store_true",
+                        help="options that differ in which features they change (several points per path, reverted)")
     parser.add_argument("--constraints", default=None,
                         help="'schema' (the schema's immutable and monotone features) or a JSON file of constraints "
                              "(keys immutable, increase, decrease, ranges, categories)")
@@ -257,7 +263,8 @@ def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
     constraints = _constraints(args.constraints)
     predict_proba, _ = load_model(args.model, _saved_features(args.explainer), args.trust, args.trust_pickle)
     explainer = Lapace.load(args.explainer, predict_proba)
-    settings = dict(strategy=args.strategy, constraints=constraints,
+    settings = dict(strategy=args.strategy, constraints=constraints, min_probability=args.min_probability,
+                    diverse=args.diverse or None,
                     n_counterfactuals=args.n_counterfactuals, target_class=args.target_class)
     run_tag = "model sha256 " + distributed.file_digest(args.model)
     with distributed.connect(workers=args.workers, scheduler=args.scheduler, timeout=args.scheduler_timeout) as client:

@@ -29,13 +29,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         prog="lapace demo",
         description=(
             "Train a random-forest pipeline on a bundled dataset, fit LAPACE's L-GMVAE on its predictions, explain "
-            "test individuals who receive the unfavourable prediction with both strategies (first: the closest valid "
-            "point on each latent path; last: the decoded class centroid), print the options of the first few "
+            "test individuals who receive the unfavourable prediction with the three strategies (first: the closest valid "
+            "point on each latent path; robust: the first point the classifier gives at least --min-probability; last: "
+            "the decoded class centroid), print the options of the first few "
             "individuals as advice (changed features only) and a summary, and write CSV, JSON and plots "
             "(latent_space.png, feature_changes.png) to an output folder. By default the dataset's immutable features "
             "stay as they are, so do the features a lender cannot advise on (--keep; on adult: marital status and "
-            "relationship), its increase-only features only rise, an age rises by at most --age-limit years, and "
-            "each 'first' option keeps only the changes it needs (see --no-revert)."
+            "relationship), its increase-only features only rise, an age rises by at most --age-limit years, "
+            "each 'first' and 'robust' option keeps only the changes it needs (see --no-revert), and a person's options "
+            "differ in which features they change (see --no-diverse)."
         ),
     )
     parser.add_argument("--dataset", default="adult", choices=datasets.names(), help="bundled dataset (default: adult)")
@@ -55,6 +57,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="keep every change of each 'first' counterfactual (default: changes it does not need, "
                              "for the classifier or for a plausible row, are set back to the individual's values, so "
                              "each option is a short plan)")
+    parser.add_argument("--no-diverse", dest="diverse", action="store_false",
+                        help="each latent path gives its own nearest point (default: several points per path are tried "
+                             "and a person's options are chosen to change different features; lapace_plugin.options)")
+    parser.add_argument("--min-probability", type=float, default=0.6,
+                        help="strategy robust: the classifier's probability each option reaches (default: 0.6)")
+    parser.add_argument("--advice", default="robust", choices=("first", "robust", "last"),
+                        help="strategy whose options are printed as advice (default: robust: plans that stay valid "
+                             "when the lender retrains its model, at little extra distance)")
     parser.add_argument("--show", type=int, default=3, help="individuals whose options are printed (default: 3)")
     return parser.parse_args(argv)
 
@@ -104,9 +114,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     results: Dict[str, Explanation] = {}
     summary = []
-    for strategy in ("first", "last"):
+    for strategy in ("first", "robust", "last"):
         t = time.time()
-        res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert)
+        res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert,
+                                diverse=args.diverse and args.revert, min_probability=args.min_probability)
         summary.append(_summarise(res, time.time() - t, model, explainer, X_train))
         results[strategy] = res
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
@@ -115,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     print()
     for label in queries.index[: args.show]:
-        print(describe_recourse(results["first"], label, ds.target, model.classes_))
+        print(describe_recourse(results[args.advice], label, ds.target, model.classes_))
         print()
     table = pd.DataFrame(summary).set_index("strategy")
     print("summary")
@@ -129,25 +140,32 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "constraints": None if constraints is None else constraints.to_dict(),
                    "heldout_inconsistent": heldout,
                    "fit_seconds": explainer.fit_time_, "strategies": table.reset_index().to_dict(orient="records")}, fh, indent=1)
-    plots.latent_space(explainer, X_train, results["first"], os.path.join(out, "latent_space.png"))
+    plots.latent_space(explainer, X_train, results[args.advice], os.path.join(out, "latent_space.png"))
     plots.feature_changes(explainer, results, os.path.join(out, "feature_changes.png"))
     print("\nwrote CSV, JSON and plots (latent_space.png, feature_changes.png) to %s" % os.path.abspath(out))
     return 0
 
 
 def _summarise(res: Explanation, seconds: float, model: Any, explainer: Any, X_train: pd.DataFrame) -> Dict[str, Any]:
-    """One summary row: coverage, validity, closeness, features changed, unseen pairs, inconsistent rows, violations, time."""
+    """One summary row: coverage, options per person, validity, closeness, features changed, option diversity, the
+    share of options changing the most common feature, unseen pairs, inconsistent rows, violations, time."""
     cf, factuals, schema = res.counterfactuals, res.queries, explainer.schema_
     targets = pd.Series(res.target_class, index=factuals.index)
     found = len(cf) > 0
+    share = metrics.changed(schema, factuals, cf).mean(0) if found else None  # options changing each feature
     return {
         "strategy": res.strategy,
         "queries": res.n_queries,
         "counterfactuals": len(cf),
+        "options_per_person": len(cf) / max(1, res.n_queries),
         "coverage": res.coverage,
         "validity": metrics.validity(schema, factuals, cf, model.predict_proba, targets) if found else float("nan"),
         "proximity_l1": metrics.proximity_l1(schema, factuals, cf) if found else float("nan"),
         "features_changed": metrics.features_changed(schema, factuals, cf) if found else float("nan"),
+        "diversity_l1": metrics.diversity(schema, factuals, cf) if found else float("nan"),
+        "option_diversity": metrics.option_diversity(schema, factuals, cf) if found else float("nan"),
+        "top_feature_share": share.max() if found else float("nan"),
+        "top_feature": schema.features[int(share.argmax())] if found else "",
         # pairs of values (categories, zero / non-zero amounts) that no training row holds together
         "unseen_pairs": metrics.support_violations(schema, factuals, cf, X_train) if found else float("nan"),
         # rows whose numbers the L-GMVAE finds less likely than 99% of held-out real rows of their class

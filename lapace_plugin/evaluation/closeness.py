@@ -1,4 +1,4 @@
-"""Closeness metrics: proximity (L1, L2), sparsity, features changed, diversity (SPEC section 4).
+"""Closeness metrics: proximity (L1, L2), sparsity, features changed, diversity (SPEC section 4) and option diversity.
 
 Every metric takes ``(schema, factuals, counterfactuals, ...)``; distances are :mod:`lapace_plugin.distance`'s.
 """
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..distance import feature_distances, pairwise, parts
+from ..options import jaccard_distance
 from ..rules import changed_features
 from .frames import feature_frame, groups, matched_factuals, nan_mean, query_ids
 
@@ -84,3 +85,23 @@ def diversity(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame
         factuals = pd.DataFrame(index=pd.Index(pd.unique(query_ids(counterfactuals))))
     per_query = diversity_per_query(schema, factuals, counterfactuals).dropna()
     return nan_mean(per_query.to_numpy())
+
+
+def option_diversity_per_query(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> pd.Series:
+    """Mean pairwise Jaccard distance between the changed-feature sets (:func:`changed`) of each query's
+    counterfactuals, indexed like ``factuals``: 1 when no two options change a feature in common, 0 when all change the
+    same features. NaN for a query with fewer than two counterfactuals."""
+    sets = changed(schema, factuals, counterfactuals)
+    values = pd.Series(np.nan, index=factuals.index, dtype=float, name="option_diversity")
+    for query, rows in groups(counterfactuals).items():
+        if len(rows) < 2:
+            continue
+        dist = jaccard_distance(sets[rows][:, None], sets[rows][None])
+        values[query] = dist[np.triu_indices(len(rows), k=1)].mean()
+    return values
+
+
+def option_diversity(schema: Any, factuals: pd.DataFrame, counterfactuals: pd.DataFrame) -> float:
+    """Mean over queries with at least two counterfactuals of :func:`option_diversity_per_query` (higher: the options
+    differ more in which features they change); NaN when none has two."""
+    return nan_mean(option_diversity_per_query(schema, factuals, counterfactuals).dropna().to_numpy())

@@ -38,6 +38,7 @@ LAPACE_METHODS = {  # (decoder, Lapace.explain settings), spelled out so that ch
     "lapace-first-sparse": ("typed", dict(_TYPED, strategy="first", path="sparse")),
     "lapace-first-fast": ("typed", dict(_TYPED, strategy="first", search="fast")),
     "lapace-first-revert": ("typed", dict(_TYPED, strategy="first", revert=True)),
+    "lapace-robust": ("typed", dict(_TYPED, strategy="robust", min_probability=0.6, revert=True)),
     "lapace-last": ("typed", dict(_TYPED, strategy="last")),
     "lapace-constrained": ("typed", dict(_TYPED, strategy="first", constraints="schema")),
     "lapace-first-paper": ("paper", dict(_PAPER, strategy="first")),

@@ -24,6 +24,8 @@ from .closeness import (
     diversity,
     diversity_per_query,
     features_changed,
+    option_diversity,
+    option_diversity_per_query,
     proximity_l1,
     proximity_l1_rows,
     proximity_l2,
@@ -71,6 +73,7 @@ __all__ = [
     "changed", "constraint_table", "constraint_violation_rows", "constraint_violations", "coverage", "covered",
     "diversity", "diversity_per_query", "feature_distances", "feature_frame", "features_changed", "input_robustness",
     "input_robustness_per_query", "lof_scores", "matched_factuals", "model_robustness", "model_robustness_all",
+    "option_diversity", "option_diversity_per_query",
     "pairwise", "parts", "perturb_factuals", "plausibility_lof", "predicted_class", "proximity_l1",
     "proximity_l1_rows", "proximity_l2", "proximity_l2_rows", "query_ids", "retrain_models", "retrained_predictions",
     "runtime_per_query", "set_distance", "sparsity", "support_violation_rows", "support_violations",
@@ -199,6 +202,10 @@ METRICS: Dict[str, Metric] = {
     ),
     "diversity": Metric(
         "diversity", +1, QUERY_LEVEL, lambda e: diversity_per_query(e.schema, e.factuals, e.counterfactuals).to_numpy(dtype=float)
+    ),
+    "option_diversity": Metric(
+        "option diversity (Jaccard)", +1, QUERY_LEVEL,
+        lambda e: option_diversity_per_query(e.schema, e.factuals, e.counterfactuals).to_numpy(dtype=float),
     ),
     "input_robustness": Metric("input robustness (0 best)", -1, QUERY_LEVEL, _input_robustness_rows),
     "model_robustness": Metric("model robustness (pairs)", +1, COUNTERFACTUAL, lambda e: e.retrained_validity().mean(axis=1)),

@@ -18,7 +18,8 @@ from .metrics import METRICS
 _FAMILY_COLOURS = {"lapace": "#1f77b4", "dice": "#ff7f0e", "nnce": "#2ca02c", "drce": "#d62728", "robxce": "#9467bd",
                    "rocelib": "#8c564b", "cchvae": "#e377c2", "revise": "#17becf", "ellice": "#bcbd22"}
 TABLE_METRICS = ("validity", "proximity_l1", "sparsity", "features_changed", "lof_median", "ynn", "support_violations",
-                 "consistency_violations", "diversity", "input_robustness", "model_robustness", "model_robustness_all", "constraint_violations",
+                 "consistency_violations", "diversity", "option_diversity", "input_robustness", "model_robustness",
+                 "model_robustness_all", "constraint_violations",
                  "coverage", "runtime_per_query")
 COUNTS = ("n_queries", "n_covered", "n_both_runs")
 VERDICT_COLOURS = {"holds": "#d8f0d8", "fails": "#f6d5d5", "inconclusive": "#fbefc9", "not run": "#eeeeee"}

@@ -185,6 +185,18 @@ def test_reusing_an_explainer_fitted_on_other_features_is_rejected(adult, compas
         LapaceCarla(adult.model, {}, explainer=compas.first.lapace_)
 
 
+def test_robust_strategy_and_its_floor_are_hyperparameters(adult):
+    method = LapaceCarla(adult.model, {"strategy": "robust", "min_probability": 0.7}, explainer=adult.first.lapace_)
+    cfs = method.get_counterfactuals(adult.factuals)
+    found = ~cfs.isna().any(axis=1)
+    assert found.any()
+    proba = adult.model.predict_proba(cfs[found])
+    proba = proba.detach().cpu().numpy() if hasattr(proba, "detach") else np.asarray(proba)
+    assert (proba[:, 1] >= 0.7 - 1e-6).all()
+    with pytest.raises(ValueError, match="min_probability"):
+        LapaceCarla(adult.model, {"min_probability": 1.5}, explainer=adult.first.lapace_)
+
+
 def test_derived_features_and_relations_hold_in_every_counterfactual():
     import os
     import sys

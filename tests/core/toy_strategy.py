@@ -15,6 +15,7 @@ class HalfwayStrategy:
     space), judged like any other candidate."""
 
     refinable = True
+    min_probability = 0.0  # the contract: no probability floor beyond being assigned to the target
 
     def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
         n, m = batch.components.shape

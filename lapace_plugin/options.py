@@ -1,0 +1,171 @@
+"""Diverse options (``diverse=True``): a query's options differ in *which* features they change, not only in values.
+
+With ``revert=True`` alone, the paths of a query often collapse onto one short plan (on adult: "raise your capital
+gain"), and selection drops the repeats. :class:`Diverse` instead, for each query:
+
+1. takes up to :data:`POOL` valid points of every path (its first valid point, then points spread evenly over the
+   rest of its valid points up to the centroid), and :data:`MEMBERS` training rows of the target class (kept at fit,
+   ``neighbours``) nearest to the query that are valid once projected onto the query's constraints, dealt to the
+   query's paths in turn (such a row reports the path's component and tau 1). So a path offers more than one plan,
+   also when constraints keep its own points from reaching the target class;
+2. chooses the query's options one at a time. Before each choice, every candidate of the paths not yet used is
+   reverted (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already
+   chosen change; the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from
+   the closest option already chosen, then one that is a new option (:data:`lapace_plugin.selection.SAME_OPTION`),
+   then the nearest to the query. The first option is the nearest candidate. Its path is then used.
+
+Each path still gives at most one option, so ``Explanation.to_frame()`` keeps one row per path, and every option is
+valid, within the constraints, plausible and at least ``min_probability`` likely for the target class (the strategy's
+floor). A path whose candidates all repeat kept options gives the nearest one, and selection reports it as a
+shortfall ("same option as path ..."), as without ``diverse``.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import pandas as pd
+
+from .batch import Candidates, QueryBatch
+from .distance import mean_l1
+from .latent import LatentSpace
+from .revert import revert_greedy
+from .selection import SAME_OPTION
+
+POOL = 4
+"""Valid points of each path tried as its option."""
+MEMBERS = 4
+"""Training rows of the target class tried per path: the nearest that are valid once projected onto the query's
+constraints, among the :data:`SCANNED` nearest."""
+SCANNED = 128
+
+
+def pool_steps(valid: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``size`` valid steps of every path of ``valid (n, m, s)``: the first, then ranks spread evenly over the
+    rest (the last valid one included); flat ``(query, path, step)`` arrays, paths in order, steps rising."""
+    count = valid.sum(-1)
+    rank = np.cumsum(valid, -1) - 1  # rank of each valid step among its path's valid steps
+    picks = []
+    for j in range(size):
+        want = np.round(j * (count - 1) / max(1, size - 1)).astype(int)
+        picks.append(np.where(count > 0, (valid & (rank == want[..., None])).argmax(-1), -1))
+    steps = np.stack(picks, -1)  # (n, m, size), repeats where a path has fewer valid steps
+    keep = (steps >= 0) & np.concatenate([np.ones(steps.shape[:2] + (1,), bool), steps[..., 1:] != steps[..., :-1]], -1)
+    q, c, j = np.nonzero(keep)
+    return q, c, steps[q, c, j]
+
+
+def jaccard_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``1 - |a & b| / |a | b|`` of broadcastable boolean feature sets (last axis); 0 for two empty sets."""
+    union = (a | b).sum(-1)
+    return 1.0 - np.where(union > 0, (a & b).sum(-1) / np.maximum(union, 1), 1.0)
+
+
+class Diverse:
+    """Each path's option chosen among several of its valid points for distinct changed-feature sets (module
+    docstring); reverted points keep a target probability of at least ``min_probability``."""
+
+    def __init__(self, min_probability: float = 0.0, pool: int = POOL, members: int = MEMBERS) -> None:
+        self.min_probability, self.pool, self.members = min_probability, pool, members
+
+    def refine(self, space: LatentSpace, batch: QueryBatch, candidates: Candidates) -> Candidates:
+        """Candidates ``(n, m, 1)``: each path's chosen option, reverted (invalid where the path has no valid point)."""
+        n, m, _ = candidates.shape
+        pq, pc, ps = pool_steps(candidates.valid & batch.usable[:, :, None], self.pool)
+        x, enc = batch.encoded, space.encoder
+        blocks = [np.arange(x.shape[1])[b] for b in enc.blocks()]
+        mq, mc, member_points, member_proba = self._members(space, batch)
+        start = np.concatenate([candidates.encoded[pq, pc, ps], member_points])
+        start_proba = np.concatenate([candidates.proba[pq, pc, ps], member_proba])
+        tau = np.concatenate([candidates.tau[pq, pc, ps], np.ones(len(mq))])
+        repaired = np.concatenate([candidates.repaired[pq, pc, ps], np.zeros(len(mq), dtype=bool)])
+        pq, pc = np.concatenate([pq, mq]), np.concatenate([pc, mc])
+        query_parts = enc.parts(x)
+        chosen = np.full((n, m), -1)  # pool index of each path's option
+        points = x[np.repeat(np.arange(n), m)].copy()
+        proba, reverted = np.zeros(n * m), np.zeros(n * m, dtype=int)
+        sets = np.zeros((n, m, len(blocks)), dtype=bool)  # changed features of each query's options, in choice order
+        kept = np.zeros((n, m) + x.shape[1:], dtype=x.dtype)
+        n_kept = np.zeros(n, dtype=int)
+        open_path = np.ones((n, m), dtype=bool)
+        for _ in range(m):
+            live = np.flatnonzero(open_path[pq, pc])
+            if not len(live):
+                break
+            q = pq[live]
+            moved, p, count = revert_greedy(
+                start[live], x[q], start_proba[live], blocks, self._evaluate(space, batch, q), sets[q].any(1)
+            )
+            changed = np.stack([(moved[:, b] != x[q][:, b]).any(1) for b in blocks], axis=1)
+            earlier = np.arange(m)[None] < n_kept[q][:, None]  # (N, m) slots holding an option
+            spread = np.where(earlier, jaccard_distance(sets[q], changed[:, None]), np.inf).min(1)
+            spread[~earlier.any(1)] = 1.0
+            gap = np.where(earlier, mean_l1(enc.parts(kept[q]), enc.parts(moved[:, None])), np.inf).min(1)
+            near = mean_l1(enc.parts(moved), (query_parts[0][q], query_parts[1][q]))
+            order = np.lexsort((near, gap < SAME_OPTION, -spread, q))  # per query: farthest sets, new, nearest
+            best = order[np.r_[True, q[order][1:] != q[order][:-1]]]
+            bq, bc = q[best], pc[live[best]]
+            chosen[bq, bc] = live[best]
+            flat = bq * m + bc
+            points[flat], proba[flat], reverted[flat] = moved[best], p[best], count[best]
+            sets[bq, n_kept[bq]], kept[bq, n_kept[bq]] = changed[best], moved[best]
+            n_kept[bq] += 1
+            open_path[bq, bc] = False
+        found = chosen >= 0
+        pick = np.where(found, chosen, len(tau))  # a path without an option reads the appended blank
+        tau, repaired = np.append(tau, 0.0), np.append(repaired, False)
+        shape = (n, m, 1)
+        rows = np.repeat(np.arange(n), m)
+        return Candidates(
+            encoded=points.reshape(shape + (-1,)),
+            raw=space.to_raw(points, x[rows], batch.raw.iloc[rows]),
+            proba=proba.reshape(shape),
+            valid=found.reshape(shape),
+            repaired=(repaired[pick] & found).reshape(shape),
+            tau=tau[pick].reshape(shape),
+            reverted=reverted.reshape(shape),
+        )
+
+    def _members(self, space: LatentSpace, batch: QueryBatch) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Training rows of the query's target class projected onto its constraints: the nearest to the query that are
+        then valid with the floor, among the :data:`SCANNED` nearest, up to :attr:`members` per usable path, dealt to the
+        usable paths in turn (nearest first); as ``(query, path, encoded rows, target probability)``."""
+        kept, x, enc, m = space.members, batch.encoded, space.encoder, batch.m
+        qs, rows = [], []
+        wanted = np.flatnonzero(batch.usable.any(1))
+        if kept is not None and self.members > 0 and len(wanted):
+            query_parts = enc.parts(x)
+            for t in np.unique(batch.target[wanted]):
+                own = np.flatnonzero(kept.component // m == t)
+                member_parts = enc.parts(kept.points[own])
+                mine = wanted[batch.target[wanted] == t]
+                for q in np.array_split(mine, len(mine) * len(own) // 2_000_000 + 1):  # bounded distance blocks
+                    d = mean_l1((query_parts[0][q, None], query_parts[1][q, None]), (member_parts[0][None], member_parts[1][None]))
+                    near = np.argsort(d, axis=1, kind="stable")[:, :SCANNED]
+                    qs.append(np.repeat(q, near.shape[1]))
+                    rows.append(kept.points[own[near.reshape(-1)]])
+        if not qs:
+            return np.zeros(0, int), np.zeros(0, int), np.zeros((0, x.shape[1]), x.dtype), np.zeros(0)
+        q, points = np.concatenate(qs), np.concatenate(rows).astype(x.dtype)
+        if batch.compiled is not None:
+            points = batch.compiled.project(points, x[q])
+        judged = space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints)
+        ok = judged.valid & (judged.proba >= self.min_probability)
+        q, points, proba = q[ok], points[ok], judged.proba[ok]
+        turn = pd.Series(np.ones(len(q), dtype=int)).groupby(q).cumsum().to_numpy() - 1  # nearest valid first
+        paths = [np.flatnonzero(u) for u in batch.usable]
+        n_paths = np.array([len(p) for p in paths])[q]
+        keep = turn < self.members * n_paths
+        c = np.array([paths[i][j % len(paths[i])] for i, j in zip(q[keep], turn[keep])], dtype=int)
+        return q[keep], c, points[keep], proba[keep]
+
+    def _evaluate(self, space: LatentSpace, batch: QueryBatch, q: np.ndarray):  # type: ignore[no-untyped-def]
+        """``revert_greedy``'s judge for candidates of queries ``q``: valid and at least ``min_probability``."""
+
+        def evaluate(rows: np.ndarray, moved: np.ndarray) -> tuple:
+            qq = q[rows]
+            judged = space.judge(moved, batch.encoded[qq], batch.raw.iloc[qq], batch.target[qq], batch.constraints)
+            return judged.valid & (judged.proba >= self.min_probability), judged.proba
+
+        return evaluate

@@ -1,0 +1,70 @@
+"""strategy="robust" and diverse=True on real bundled data with a real classifier (adult, a small sample)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lapace_plugin.evaluation import metrics
+
+from fitted import fitted, unfavourable
+
+
+def test_robust_returns_each_paths_first_point_with_the_probability_floor():
+    f = fitted("adult")
+    queries = unfavourable(f, 20)
+    res = f.explainer.explain(queries, strategy="robust", min_probability=0.7, distinct=False)  # first points as they come
+    chosen = res.counterfactuals_with_paths()
+    assert len(chosen) > 0 and (chosen["probability"] >= 0.7).all()
+    assert (f.model.predict_proba(res.counterfactuals)[:, 1] >= 0.7).all()
+    paths = res.paths  # the proximity/robustness curve: every point with its distance and target probability
+    assert {"tau", "distance", "probability", "valid"} <= set(paths.columns)
+    assert (paths.loc[paths["valid"], "probability"] >= 0.7).all()
+    for _, row in chosen.iterrows():
+        same = paths[(paths["query"] == row["query"]) & (paths["component"] == row["component"])]
+        assert same.loc[same["valid"], "tau"].min() == row["tau"]  # no earlier point of its path reaches 0.7
+    first = f.explainer.explain(queries, strategy="first", distinct=False).counterfactuals_with_paths()
+    both = first.merge(chosen, on=["query", "component"], suffixes=("_first", "_robust"))
+    assert len(both) and (both["tau_robust"] >= both["tau_first"]).all()
+    assert (both["probability_robust"] > both["probability_first"]).mean() > 0.5
+
+
+def test_reverting_a_robust_counterfactual_keeps_its_floor():
+    f = fitted("adult")
+    queries = unfavourable(f, 20)
+    res = f.explainer.explain(queries, strategy="robust", min_probability=0.65, revert=True)
+    chosen = res.counterfactuals_with_paths()
+    assert (chosen["reverted"] > 0).any()
+    assert (f.model.predict_proba(res.counterfactuals)[:, 1] >= 0.65).all()
+
+
+def test_diverse_options_differ_in_which_features_they_change():
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    schema = f.ds.schema
+    reverted = f.explainer.explain(queries, revert=True)
+    diverse = f.explainer.explain(queries, diverse=True)
+    per_person = len(diverse.counterfactuals) / len(queries)
+    assert per_person >= 3.0 and per_person > len(reverted.counterfactuals) / len(queries)
+    targets = pd.Series(diverse.target_class, index=queries.index)
+    assert metrics.validity(schema, queries, diverse.counterfactuals, f.model.predict_proba, targets) == 1.0
+    assert metrics.option_diversity(schema, queries, diverse.counterfactuals) > 0.5
+    assert (diverse.counterfactuals_with_paths()["reverted"] > 0).any()
+    changed = metrics.changed(schema, queries, diverse.counterfactuals)
+    labels = diverse.counterfactuals.index.get_level_values("query")
+    distinct_sets = [len({tuple(r) for r in changed[labels == q]}) / float((labels == q).sum()) for q in np.unique(labels)]
+    assert np.mean(distinct_sets) > 0.8  # most options of a person change a set of features no other option changes
+
+
+def test_option_diversity_is_the_mean_pairwise_jaccard_distance_of_changed_features():
+    f = fitted("adult")
+    q = f.X_test.iloc[:1]
+    a, b, c = q.copy(), q.copy(), q.copy()
+    a["hours_per_week"] += 10
+    b["hours_per_week"] += 5
+    b["capital_gain"] += 5000
+    c["capital_gain"] += 3000
+    cfs = pd.concat([a, b, c])
+    cfs.index = pd.MultiIndex.from_arrays([[q.index[0]] * 3, [0, 1, 2]], names=["query", "rank"])
+    # {h} vs {h, g}: 1/2; {h} vs {g}: 1; {h, g} vs {g}: 1/2
+    assert abs(metrics.option_diversity(f.ds.schema, q, cfs) - 2.0 / 3.0) < 1e-9
