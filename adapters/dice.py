@@ -17,6 +17,13 @@ rows, so sklearn pipelines and torch models with ``func="ohe-min-max"`` both wor
 fitted explainer (``explainer=``: a ``Lapace`` or a directory written by ``Lapace.save``). Keywords given to
 ``dice_ml.Dice(..., method="lapace", ...)`` reach ``LapaceDice``.
 
+A script pays the fit once: fit and save the explainer once, then give every run the folder (loading takes well
+under a second; the classifier is the DiCE model's own, so the folder holds no model)::
+
+    if not os.path.isdir("lapace-adult"):      # first run only
+        dice_ml.Dice(d, m, method="lapace").explainer.save("lapace-adult")
+    exp = dice_ml.Dice(d, m, method="lapace", explainer="lapace-adult")
+
 How DiCE's arguments are translated (this module has no search of its own):
 
 - all queries go through one ``Lapace.explain`` call; the result is DiCE's

@@ -71,7 +71,7 @@ class Points:
     raw: pd.DataFrame  # N raw rows, RangeIndex
     proba: np.ndarray  # (N,) probability of the target class
     valid: np.ndarray  # (N,) assigned to the target class and within the constraints
-    repaired: np.ndarray  # (N,) needed gradient repair of a constraint
+    repaired: np.ndarray  # (N,) broke a constraint: projected onto it (with gradient steps first where needed)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from .selection import Selection, select
 from .strategies import STRATEGIES
 from .support import PairSupport
 from .targets import resolve_targets
+from .training import fit_schedule
 from .training import progress as _progress
 from .training import torch_threads as _torch_threads
 
@@ -218,8 +219,7 @@ class Lapace:
         x = encoder.encode(X)
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(2**31 - 1))
         n_train = len(x)
-        batch = int(min(self.batch_size, max(32, n_train // 10)))
-        epochs = self.epochs if self.epochs is not None else int(np.clip(np.ceil(2000.0 / np.ceil(n_train / batch)), 10, 400))
+        batch, epochs = fit_schedule(n_train, self.batch_size, self.epochs)
         with torch.random.fork_rng(devices=[]), _torch_threads(self.n_threads):
             torch.manual_seed(seed)
             state = FittedState(

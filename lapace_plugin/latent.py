@@ -7,7 +7,7 @@ constraint checker which are valid counterfactuals.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from .constraints import Constraints, EncodedConstraints
 from .lgmvae import LGMVAE
 from .relations import derive
 from .rules import assigned_to
+from .training import Adam
 
 if TYPE_CHECKING:  # pragma: no cover - the state module imports this one
     from .fitted import FittedState
@@ -148,31 +149,42 @@ class LatentSpace:
         factuals: np.ndarray,
         compiled: Optional[EncodedConstraints] = None,
         correction: Optional[Correction] = None,
+        exempt: Optional[Sequence[str]] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
-        """Latent points ``(N, L)`` -> snapped encoded rows ``(N, D)`` and whether each needed repair ``(N,)``.
+        """Latent points ``(N, L)`` -> snapped encoded rows ``(N, D)`` and whether each broke a constraint ``(N,)``.
 
-        The decoding (plus ``correction.offset``) is snapped; with constraints, points whose snapped decoding breaks
-        them are first moved by gradient steps (:func:`repair`), then every point is hard-projected.
+        The decoding (plus ``correction.offset``) is snapped; with constraints, every point is hard-projected onto
+        them (:meth:`EncodedConstraints.project`). A point whose snapped decoding breaks them gets gradient steps
+        (:func:`repair`, all such points of the call in one batch) before its projection only where the projection
+        alone leaves an implausible row: one holding a pair of states the plausibility filter refuses (:meth:`rare`,
+        the factual's own pairs accepted among the ``exempt`` features, default all). Without the filter
+        (``min_pair_count=0``) every such point gets the gradient steps, as before the filter existed.
         """
         decoded = self.decode(z.astype(np.float32))
-        offset = None
-        snap = self.encoder.snap
+        offset = margin = tolerance = None
         if correction is not None:
             offset, margin, tolerance = correction
             decoded += offset
 
-            def snap(arr: np.ndarray) -> np.ndarray:
-                return self.encoder.snap_near(arr, factuals, margin, tolerance)
+        def snap(arr: np.ndarray, rows: Any = slice(None)) -> np.ndarray:
+            if correction is None:
+                return self.encoder.snap(arr)
+            return self.encoder.snap_near(arr, factuals[rows], margin[rows], tolerance[rows])
 
         if compiled is None:
             return snap(decoded), np.zeros(len(z), dtype=bool)
         broken = compiled.needs_repair(snap(decoded), factuals)
-        if broken.any():
-            decoded[broken] = repair(
-                self.model, z[broken].astype(np.float32), factuals[broken], compiled, self.device,
-                offset=None if offset is None else offset[broken],
+        points = compiled.project(decoded, factuals, snap)
+        need = np.flatnonzero(broken)
+        if self.support is not None and len(need):  # projection alone is enough where it leaves a plausible row
+            need = need[self.rare(points[need], factuals[need], exempt)]
+        if len(need):
+            repaired = repair(
+                self.model, z[need].astype(np.float32), factuals[need], compiled, self.device,
+                offset=None if offset is None else offset[need],
             )
-        return compiled.project(decoded, factuals, snap), broken
+            points[need] = compiled.project(repaired, factuals[need], lambda arr: snap(arr, need))
+        return points, broken
 
     def to_raw(self, points: np.ndarray, factuals: np.ndarray, raw_factuals: pd.DataFrame, features: Optional[List[str]] = None) -> pd.DataFrame:
         """Raw rows of encoded ``points``; continuous values equal to the factual's keep its exact raw value.
@@ -253,7 +265,7 @@ def repair(
     f = torch.as_tensor(factuals, device=device)
     shift = torch.as_tensor(offset if offset is not None else np.zeros_like(factuals), device=device)
     zv = z0.clone().requires_grad_(True)
-    optimiser = torch.optim.Adam([zv], lr=learning_rate)
+    optimiser = Adam([zv], learning_rate)
     for _ in range(steps):
         loss = constraints.penalty(model.decode(zv) + shift, f).sum() + pull * ((zv - z0) ** 2).sum()
         optimiser.zero_grad()

@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .encoding import Layout
+from .heads import TypedHeads
+from .training import Adam
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -56,10 +58,8 @@ class LGMVAE(nn.Module):
         super().__init__()
         self.layout = layout
         self.input_dim = input_dim = layout.width
-        self.groups = [tuple(g) for g in layout.groups]
-        # decoder outputs, in this order: scalar and point-mass values, gates, ordinal blocks (K each), groups
-        self._values = list(layout.scalar) + [v for v, _ in layout.masked]
-        n_out = len(self._values) + len(layout.gates) + sum(k for _, k in layout.ordinal) + sum(b - a for a, b in self.groups)
+        self.heads = TypedHeads(layout)
+        n_out = self.heads.n_out
         self.n_classes = n_classes
         self.m = components_per_class
         self.n_components = n_classes * components_per_class
@@ -71,9 +71,6 @@ class LGMVAE(nn.Module):
         self.z_component = nn.Embedding(self.n_components, h[-1])
         self.z_head = nn.Linear(h[-1], 2 * latent_dim)
         self.decoder = nn.Sequential(_mlp([latent_dim] + h[::-1]), nn.Linear(h[0], n_out))
-        order = self._values + list(layout.gates) + [c for c, _ in layout.ordinal]
-        order += [c for a, b in self.groups for c in range(a, b)]
-        self.register_buffer("_columns", torch.as_tensor(np.argsort(order), dtype=torch.long), persistent=False)
         self.prior_mean = nn.Parameter(torch.randn(self.n_components, latent_dim))
         self.prior_logvar = nn.Parameter(torch.zeros(self.n_components, latent_dim))
 
@@ -103,61 +100,14 @@ class LGMVAE(nn.Module):
         mass; ordinal features: the expected scaled level), gate probabilities, a softmax per one-hot group."""
         return self.to_probabilities(self.decode_logits(z))
 
-    def _split(self, logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor], List[torch.Tensor]]:
-        """``logits`` as (value logits, gate logits, ordinal blocks, group blocks)."""
-        n_val, n_gate = len(self._values), len(self.layout.gates)
-        pos = n_val + n_gate
-        ordinal = []
-        for _, k in self.layout.ordinal:
-            ordinal.append(logits[..., pos : pos + k])
-            pos += k
-        groups = []
-        for a, b in self.groups:
-            groups.append(logits[..., pos : pos + b - a])
-            pos += b - a
-        return logits[..., :n_val], logits[..., n_val : n_val + n_gate], ordinal, groups
-
     def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.layout.plain:  # the paper's decoder, exactly as it always computed it
-            nc = len(self._values)
-            parts = [torch.sigmoid(logits[..., :nc])]
-            parts += [torch.softmax(logits[..., a:b], dim=-1) for a, b in self.groups]
-            return torch.cat(parts, dim=-1)
-        values, gates, ordinal, groups = self._split(logits)
-        parts = [torch.sigmoid(values), torch.sigmoid(gates)]
-        parts += [_cumulative(block).mean(-1, keepdim=True) for block in ordinal]
-        parts += [torch.softmax(block, dim=-1) for block in groups]
-        return torch.cat(parts, dim=-1).index_select(-1, self._columns)
+        """Decoder logits -> decoded rows ``(..., D)`` (:meth:`lapace_plugin.heads.TypedHeads.probabilities`)."""
+        return self.heads.probabilities(logits)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor, continuous_weight: float) -> torch.Tensor:
-        """Negative log-likelihood per row, one term per column type (see the class documentation)."""
-        if self.layout.plain:
-            nc = len(self._values)
-            loss = continuous_weight * ((torch.sigmoid(logits[..., :nc]) - x[..., :nc]) ** 2).sum(-1)
-            for a, b in self.groups:
-                loss = loss - (torch.log_softmax(logits[..., a:b], dim=-1) * x[..., a:b]).sum(-1)
-            return loss
-        layout = self.layout
-        values, gates, ordinal, groups = self._split(logits)
-        weight = torch.ones(len(self._values), dtype=x.dtype, device=x.device) * continuous_weight
-        errors = (torch.sigmoid(values) - x[..., self._values]) ** 2 * weight
-        if layout.masked:  # a point-mass value's error counts only off the mass (its gate open)
-            n_plain = len(layout.scalar)
-            off = x[..., [g for _, g in layout.masked]]
-            errors = torch.cat([errors[..., :n_plain], errors[..., n_plain:] * off], dim=-1)
-        loss = errors.sum(-1)
-        if layout.gates:
-            loss = loss + continuous_weight * F.binary_cross_entropy_with_logits(
-                gates, x[..., list(layout.gates)].expand_as(gates), reduction="none"
-            ).sum(-1)
-        for (col, k), block in zip(layout.ordinal, ordinal):
-            level = torch.round(x[..., col] * (k - 1))
-            steps = torch.arange(1, k, dtype=x.dtype, device=x.device)
-            target = (level.unsqueeze(-1) >= steps).to(x.dtype).expand(block.shape[:-1] + (k - 1,))
-            loss = loss + F.binary_cross_entropy_with_logits(_cumulative_logits(block), target, reduction="none").sum(-1)
-        for (a, b), block in zip(self.groups, groups):
-            loss = loss - (torch.log_softmax(block, dim=-1) * x[..., a:b]).sum(-1)
-        return loss
+        """Negative log-likelihood per row, one term per column type (see the class documentation), computed per type
+        group (:meth:`lapace_plugin.heads.TypedHeads.nll`)."""
+        return self.heads.nll(logits, x, continuous_weight)
 
     def loss(
         self,
@@ -220,19 +170,6 @@ def count_parameters(layout: Layout, n_classes: int, components_per_class: int, 
     return encoder + decoder + heads + 2 * k * latent_dim
 
 
-def _cumulative_logits(block: torch.Tensor) -> torch.Tensor:
-    """Cumulative-link logits ``a - c_j`` (``K - 1`` of them) of an ordinal block ``(..., K)``: a location ``a`` and
-    thresholds ``c_1 < c_2 < ...`` (a free first threshold, then positive softplus increments)."""
-    location, raw = block[..., :1], block[..., 1:]
-    thresholds = torch.cumsum(torch.cat([raw[..., :1], F.softplus(raw[..., 1:])], dim=-1), dim=-1)
-    return location - thresholds
-
-
-def _cumulative(block: torch.Tensor) -> torch.Tensor:
-    """``P(level >= j)``, ``j = 1 .. K - 1``, of an ordinal block ``(..., K)``."""
-    return torch.sigmoid(_cumulative_logits(block))
-
-
 def train_lgmvae(
     model: LGMVAE,
     x: np.ndarray,
@@ -260,29 +197,30 @@ def train_lgmvae(
     n = len(x)
     val_idx, train_idx = validation_split(n, rng, validation_fraction)
     n_val = len(val_idx)
-    xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+    xt = torch.as_tensor(x, dtype=torch.float32, device=device)  # the data stays one tensor; batches are index slices
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    eval_idx = torch.as_tensor(val_idx if n_val else train_idx, device=device)
+    x_eval, y_eval = xt[eval_idx], yt[eval_idx]
+    optimiser = Adam(model.parameters(), learning_rate)
     class_counts = np.bincount(y[train_idx], minlength=model.n_classes).astype(float)
     best_loss, best_state, stale, history = float("inf"), None, 0, []
     mass = torch.zeros(model.n_components, device=device)
     for epoch in range(epochs):
         model.train()
-        order = train_idx[rng.permutation(len(train_idx))]
-        for start in range(0, len(order), batch_size):
-            idx = torch.as_tensor(order[start : start + batch_size], device=device)
-            loss, qc = model.loss(xt[idx], yt[idx], continuous_weight, kl_weight, generator)
+        order = torch.as_tensor(train_idx[rng.permutation(len(train_idx))], device=device)
+        for idx in order.split(batch_size):
+            xb, yb = xt[idx], yt[idx]
+            loss, qc = model.loss(xb, yb, continuous_weight, kl_weight, generator)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            mass.index_add_(0, model.class_components(yt[idx]).reshape(-1), qc.detach().reshape(-1))
+            mass.index_add_(0, model.class_components(yb).reshape(-1), qc.detach().reshape(-1))
         if (epoch + 1) % reseed_every == 0:
             _reseed_dead_components(model, mass.cpu().numpy(), class_counts * reseed_every, generator)
             mass.zero_()
         model.eval()
         with torch.no_grad():
-            eval_idx = torch.as_tensor(val_idx if n_val else train_idx, device=device)
-            val_loss = float(model.loss(xt[eval_idx], yt[eval_idx], continuous_weight, kl_weight)[0])
+            val_loss = float(model.loss(x_eval, y_eval, continuous_weight, kl_weight)[0])
         history.append(val_loss)
         if progress is not None:
             progress(epoch, val_loss)

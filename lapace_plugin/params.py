@@ -146,7 +146,7 @@ PARAMETERS: Dict[str, Param] = {
     "latent_dim": Param(16, Integer(1, MAX_WIDTH), "Latent size of the L-GMVAE."),
     "hidden": Param((128, 128), Widths(MAX_WIDTH, 8), "Hidden layer widths of the L-GMVAE's encoder and decoder."),
     "epochs": Param(None, Nullable(Integer(1, 100000)),
-                    "Maximum training epochs; ``None`` chooses from the data size (about 2,000 optimiser steps)."),
+                    "Maximum training epochs; ``None`` chooses from the data size (about 1,000 optimiser steps, :data:`lapace_plugin.training.STEP_BUDGET`)."),
     "batch_size": Param(256, Integer(1, 10**7), "Training batch size (Adam)."),
     "learning_rate": Param(1e-3, Real(0.0, 10.0, low_open=True), "Adam's learning rate."),
     "continuous_weight": Param(10.0, Real(0.0, 1e6), "Weight of the continuous reconstruction term."),

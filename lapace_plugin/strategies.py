@@ -91,7 +91,7 @@ def _projected_centroids(space: LatentSpace, batch: QueryBatch) -> List[tuple]:
         rows = np.repeat(np.fromiter(todo.values(), dtype=int), m)
         ends = batch.components[rows, np.tile(np.arange(m), len(todo))]
         x = batch.encoded[rows]
-        points, repaired = space.realise(space.mu[ends], x, batch.compiled)
+        points, repaired = space.realise(space.mu[ends], x, batch.compiled, exempt=sig_cols)
         raw_factuals = batch.raw.iloc[rows]
         raw = space.to_raw(points, x, raw_factuals, features=sig_cols)
         judged = space.judge_raw(points, raw, raw_factuals, batch.target[rows], cons, repaired, x, exempt=sig_cols)

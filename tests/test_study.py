@@ -57,6 +57,15 @@ def test_results_have_one_row_per_dataset_method_and_seed(tiny_study: str) -> No
     assert (last["validity"] == 1.0).all() and (last["input_robustness"] == 0.0).all()
 
 
+def test_the_lapace_methods_of_a_dataset_and_seed_share_one_fit(tiny_study: str) -> None:
+    """One ``Lapace`` per (dataset, seed, decoder): every LAPACE method of a cell reports that one fit's seconds and
+    centroid validity."""
+    results = _csv(tiny_study, "results.csv")
+    lapace = results[results["method"].str.startswith("lapace-")]
+    per_seed = lapace.groupby("seed")[["fit_time", "centroid_validity"]].nunique()
+    assert (per_seed == 1).all().all(), per_seed
+
+
 def test_every_results_cell_is_recomputed_from_the_per_row_files(tiny_study: str) -> None:
     results = _csv(tiny_study, "results.csv")
     for _, row in results.iterrows():

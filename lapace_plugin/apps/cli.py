@@ -16,7 +16,8 @@ COMMANDS = {
                 "explain every row of a Parquet/CSV file on a Dask cluster into Parquet part files (resumable); "
                 "with --global, a few actions covering the refused rows"),
     "demo": ("lapace_plugin.apps.demo", "train a classifier and LAPACE on a bundled dataset and explain 100 refused individuals"),
-    "bench": ("lapace_plugin.apps.bench", "time explain against the bare decode + classify floor on 1,000 queries"),
+    "bench": ("lapace_plugin.apps.bench",
+              "time explain against the bare decode + classify floor on 1,000 queries (--fit: the fit against a plain training loop)"),
     "study": ("lapace_plugin.apps.study", "comparative study of LAPACE and baselines on the paper's metrics; with --global, "
               "global recourse against AReS and GLOBE-CE"),
     "dice-benchmark": ("lapace_plugin.adapters.dice_benchmark", "seconds per query of LAPACE through DiCE against DiCE's own methods"),

@@ -152,6 +152,26 @@ def test_fitted_or_saved_explainer_is_reused(adult, wine, tmp_path):
         LapaceDice(adult.data, adult.model, explainer=fitted, epochs=3)
 
 
+def test_a_script_pays_the_fit_once_through_a_saved_explainer(adult, tmp_path, capsys):
+    """The documented pattern: fit and save once, then every run of the script loads the folder through dice_ml."""
+    fitted = adult.explainer.explainer
+    folder = str(tmp_path / "lapace-adult")
+    fitted.save(folder)
+    register()
+    capsys.readouterr()
+    exp = dice_ml.Dice(adult.data, adult.model, method=METHOD, explainer=folder)
+    assert "fitted on" not in capsys.readouterr().out  # loaded, not refitted
+    assert exp.explainer is not fitted and np.array_equal(exp.explainer.centroid_latents_, fitted.centroid_latents_)
+    queries = adult.queries.iloc[:5]
+    loaded = exp.generate_counterfactuals(queries, total_CFs=2, posthoc_sparsity_param=None)
+    original = adult.explainer.generate_counterfactuals(queries, total_CFs=2, posthoc_sparsity_param=None)
+    for a, b in zip(loaded.cf_examples_list, original.cf_examples_list):
+        assert (a.final_cfs_df is None) == (b.final_cfs_df is None)
+        if a.final_cfs_df is not None:
+            pd.testing.assert_frame_equal(a.final_cfs_df, b.final_cfs_df)
+    assert _assert_valid(adult, loaded) > 0
+
+
 def test_regression_models_are_rejected(adult):
     m = dice_ml.Model(model=adult.model.model, backend="sklearn", model_type="regressor")
     with pytest.raises(ValueError, match="classifiers"):

@@ -1,0 +1,64 @@
+"""Which constrained points get gradient repair (``LatentSpace.realise``): only those whose analytic projection leaves
+an implausible row; without the plausibility filter, every point that breaks a constraint (the behaviour before)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lapace_plugin.constraints import Constraints, EncodedConstraints
+from lapace_plugin.encoding import TabularEncoder
+from lapace_plugin.fitted import FittedState
+from lapace_plugin.latent import LatentSpace, repair
+from lapace_plugin.lgmvae import LGMVAE
+from lapace_plugin.schema import FeatureSchema
+from lapace_plugin.support import PairSupport
+
+SCHEMA = FeatureSchema(
+    continuous=["income"], categorical={"job": ["clerk", "manager"], "sex": ["f", "m"]}, ranges={"income": (0.0, 100.0)},
+    order=["income", "job", "sex"],
+)
+# no woman is a manager: (job=manager, sex=f) is a pair no training row holds
+TRAIN = pd.DataFrame({"income": [10.0, 30.0, 50.0, 70.0, 90.0], "job": ["clerk", "clerk", "manager", "clerk", "manager"],
+                      "sex": ["f", "f", "m", "m", "m"]})
+
+
+def space(min_pair_count: int) -> LatentSpace:
+    encoder = TabularEncoder(SCHEMA, typed=True)
+    torch.manual_seed(0)
+    model = LGMVAE(encoder.layout, 2, 2, latent_dim=3, hidden=(16,))
+    state = FittedState(SCHEMA, encoder, [0, 1], model, torch.device("cpu"), PairSupport.fit(SCHEMA, TRAIN, masses=True))
+    return LatentSpace(state, lambda frame: np.tile([0.5, 0.5], (len(frame), 1)), min_pair_count, settled=False)
+
+
+def case(min_pair_count: int):
+    s = space(min_pair_count)
+    z = np.random.RandomState(0).standard_normal((400, 3)).astype(np.float32) * 3
+    factual = s.encoder.encode(pd.DataFrame({"income": [40.0], "job": ["clerk"], "sex": ["f"]}))
+    factuals = np.repeat(factual, len(z), 0)
+    compiled = EncodedConstraints(Constraints(immutable=["sex"]), s.encoder)
+    return s, z, factuals, compiled
+
+
+def test_gradient_repair_runs_only_where_the_projection_is_implausible():
+    s, z, factuals, compiled = case(min_pair_count=1)
+    points, broken = s.realise(z, factuals, compiled)
+    projected = compiled.project(s.decode(z), factuals)
+    implausible = s.rare(projected, factuals)
+    gradient = compiled.project(repair(s.model, z, factuals, compiled, s.device), factuals)
+    assert broken.any() and (broken & implausible).any() and (broken & ~implausible).any()  # both kinds occur
+    assert not compiled.needs_repair(points, factuals).any()  # every row within the constraints
+    plain = ~(broken & implausible)
+    assert np.array_equal(points[plain], projected[plain])  # projection alone: no gradient steps
+    need = broken & implausible
+    assert np.allclose(points[need], gradient[need], atol=1e-6)  # gradient steps, then the projection
+    assert not np.allclose(points[need], projected[need])
+
+
+def test_without_the_plausibility_filter_every_broken_point_is_repaired_as_before():
+    s, z, factuals, compiled = case(min_pair_count=0)
+    points, broken = s.realise(z, factuals, compiled)
+    decoded = s.decode(z)
+    decoded[broken] = repair(s.model, z[broken], factuals[broken], compiled, s.device)
+    assert np.allclose(points, compiled.project(decoded, factuals), atol=1e-6)
