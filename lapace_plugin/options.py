@@ -35,10 +35,10 @@ from .selection import SAME_OPTION
 
 POOL = 4
 """Valid points of each path tried as its option."""
-MEMBERS = 4
+MEMBERS = 8
 """Training rows of the target class tried per path: the nearest that are valid once projected onto the query's
 constraints, among the :data:`SCANNED` nearest."""
-SCANNED = 128
+SCANNED = 512
 
 
 def pool_steps(valid: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,12 +75,16 @@ class Diverse:
         pq, pc, ps = pool_steps(candidates.valid & batch.usable[:, :, None], self.pool)
         x, enc = batch.encoded, space.encoder
         blocks = [np.arange(x.shape[1])[b] for b in enc.blocks()]
-        mq, mc, member_points, member_proba = self._members(space, batch)
+        mq, member_points, member_proba = self._members(space, batch)
         start = np.concatenate([candidates.encoded[pq, pc, ps], member_points])
         start_proba = np.concatenate([candidates.proba[pq, pc, ps], member_proba])
         tau = np.concatenate([candidates.tau[pq, pc, ps], np.ones(len(mq))])
         repaired = np.concatenate([candidates.repaired[pq, pc, ps], np.zeros(len(mq), dtype=bool)])
-        pq, pc = np.concatenate([pq, mq]), np.concatenate([pc, mc])
+        pq, pc = np.concatenate([pq, mq]), np.concatenate([pc, np.full(len(mq), -1)])  # -1: a member, any open path
+        fillable = batch.predicted != batch.target
+        own = np.zeros((n, m), dtype=int)  # own candidates of each path not yet chosen
+        np.add.at(own, (pq[pc >= 0], pc[pc >= 0]), 1)
+        unused = np.ones(len(pq), dtype=bool)
         query_parts = enc.parts(x)
         chosen = np.full((n, m), -1)  # pool index of each path's option
         points = x[np.repeat(np.arange(n), m)].copy()
@@ -90,7 +94,7 @@ class Diverse:
         n_kept = np.zeros(n, dtype=int)
         open_path = np.ones((n, m), dtype=bool)
         for _ in range(m):
-            live = np.flatnonzero(open_path[pq, pc])
+            live = np.flatnonzero(unused & np.where(pc >= 0, open_path[pq, pc], fillable[pq] & open_path[pq].any(1)))
             if not len(live):
                 break
             q = pq[live]
@@ -103,9 +107,13 @@ class Diverse:
             spread[~earlier.any(1)] = 1.0
             gap = np.where(earlier, mean_l1(enc.parts(kept[q]), enc.parts(moved[:, None])), np.inf).min(1)
             near = mean_l1(enc.parts(moved), (query_parts[0][q], query_parts[1][q]))
-            order = np.lexsort((near, gap < SAME_OPTION, -spread, q))  # per query: farthest sets, new, nearest
+            used = (changed & sets[q].any(1)).sum(1)  # features an earlier option already changes
+            order = np.lexsort((near, gap < SAME_OPTION, used, -spread, q))  # per query: farthest sets, fresh, new, nearest
             best = order[np.r_[True, q[order][1:] != q[order][:-1]]]
             bq, bc = q[best], pc[live[best]]
+            member = bc < 0  # a member takes the open path with the fewest own candidates left
+            bc[member] = np.where(open_path[bq[member]], own[bq[member]], np.iinfo(int).max).argmin(1)
+            unused[live[best]] = False
             chosen[bq, bc] = live[best]
             flat = bq * m + bc
             points[flat], proba[flat], reverted[flat] = moved[best], p[best], count[best]
@@ -127,13 +135,13 @@ class Diverse:
             reverted=reverted.reshape(shape),
         )
 
-    def _members(self, space: LatentSpace, batch: QueryBatch) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _members(self, space: LatentSpace, batch: QueryBatch) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Training rows of the query's target class projected onto its constraints: the nearest to the query that are
-        then valid with the floor, among the :data:`SCANNED` nearest, up to :attr:`members` per usable path, dealt to the
-        usable paths in turn (nearest first); as ``(query, path, encoded rows, target probability)``."""
+        then valid with the floor, among the :data:`SCANNED` nearest, up to :attr:`members` per path of every query not
+        already predicted as its target (judged in one call); as ``(query, encoded rows, target probability)``."""
         kept, x, enc, m = space.members, batch.encoded, space.encoder, batch.m
         qs, rows = [], []
-        wanted = np.flatnonzero(batch.usable.any(1))
+        wanted = np.flatnonzero(batch.predicted != batch.target)
         if kept is not None and self.members > 0 and len(wanted):
             query_parts = enc.parts(x)
             for t in np.unique(batch.target[wanted]):
@@ -146,7 +154,7 @@ class Diverse:
                     qs.append(np.repeat(q, near.shape[1]))
                     rows.append(kept.points[own[near.reshape(-1)]])
         if not qs:
-            return np.zeros(0, int), np.zeros(0, int), np.zeros((0, x.shape[1]), x.dtype), np.zeros(0)
+            return np.zeros(0, int), np.zeros((0, x.shape[1]), x.dtype), np.zeros(0)
         q, points = np.concatenate(qs), np.concatenate(rows).astype(x.dtype)
         if batch.compiled is not None:
             points = batch.compiled.project(points, x[q])
@@ -154,11 +162,8 @@ class Diverse:
         ok = judged.valid & (judged.proba >= self.min_probability)
         q, points, proba = q[ok], points[ok], judged.proba[ok]
         turn = pd.Series(np.ones(len(q), dtype=int)).groupby(q).cumsum().to_numpy() - 1  # nearest valid first
-        paths = [np.flatnonzero(u) for u in batch.usable]
-        n_paths = np.array([len(p) for p in paths])[q]
-        keep = turn < self.members * n_paths
-        c = np.array([paths[i][j % len(paths[i])] for i, j in zip(q[keep], turn[keep])], dtype=int)
-        return q[keep], c, points[keep], proba[keep]
+        keep = turn < self.members * m
+        return q[keep], points[keep], proba[keep]
 
     def _evaluate(self, space: LatentSpace, batch: QueryBatch, q: np.ndarray):  # type: ignore[no-untyped-def]
         """``revert_greedy``'s judge for candidates of queries ``q``: valid and at least ``min_probability``."""
