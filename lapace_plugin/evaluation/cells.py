@@ -105,8 +105,6 @@ class Setup:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             explainer.fit(self.X_train, predict_proba=self.proba, classes=self.classes)
-        if decoder == "typed":  # its learned consistency check judges every method's counterfactuals
-            self.shared["consistency"] = explainer.state_
         return explainer
 
     def facts(self, explainer: Any = None) -> Dict[str, Any]:
@@ -141,7 +139,7 @@ class Setup:
             "heldout_support_violations": metrics.support_violations(self.schema, None, heldout, self.X_train),
             "heldout_rows": len(heldout),
             "heldout_consistency_violations": metrics.heldout_consistency_violations(
-                self.schema, heldout, self.test_pred[np.isin(self.test_pred, targets)], self.shared.get("consistency")),
+                self.schema, heldout, self.test_pred[np.isin(self.test_pred, targets)], explainer),
         }
         if explainer is not None:
             row.update(
@@ -212,9 +210,10 @@ class MethodResult:
     retrained_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def run_method(setup: Setup, name: str, explainer: Any = None) -> MethodResult:
+def run_method(setup: Setup, name: str, explainer: Any = None, judge: Any = None) -> MethodResult:
     """Fit and run one method on a cell, evaluate it with every registered metric; never raises for the method's
-    own errors (they become the row's ``status``)."""
+    own errors (they become the row's ``status``). ``judge``: the cell's typed ``Lapace``, whose learned consistency
+    check judges every method's counterfactuals (passed explicitly, so a Dask worker gets it too)."""
     config = setup.config
     row: Dict[str, Any] = {"dataset": setup.name, "seed": setup.seed, "method": name, "status": "ok", "n_queries": 0,
                            "n_counterfactuals": 0}
@@ -245,6 +244,7 @@ def run_method(setup: Setup, name: str, explainer: Any = None) -> MethodResult:
         schema=setup.schema, factuals=run.queries, counterfactuals=run.counterfactuals, predict_proba=setup.proba,
         targets=setup.targets.loc[run.queries.index], X_train=setup.X_train, train_pred=setup.train_pred,
         retrained=setup.retrained, seed=setup.seed, sigma=INPUT_SIGMA, regenerated=regenerated, shared=setup.shared,
+        judge=judge,
     )
     try:
         return _evaluate(setup, name, row, run, again, e=evaluation)

@@ -95,8 +95,9 @@ class Evaluation:
 
     ``regenerated`` holds the counterfactuals of the perturbed queries (:func:`perturb_factuals` with ``seed`` and
     ``sigma``) once made; otherwise ``regenerate`` makes them on first use. ``shared`` keeps fitted reference models
-    (LOF per target class): pass one dict to every evaluation on the same training rows and model. ``cache`` holds
-    this evaluation's own intermediate results.
+    (LOF per target class): pass one dict to every evaluation on the same training rows and model. ``judge``: the
+    fitted ``Lapace`` whose learned consistency check judges every method's counterfactuals (``None``: that metric is
+    NaN). ``cache`` holds this evaluation's own intermediate results.
     """
 
     schema: Any
@@ -113,6 +114,7 @@ class Evaluation:
     extra: Dict[str, Any] = field(default_factory=dict)
     regenerated: Optional[pd.DataFrame] = None
     shared: Dict[Any, Any] = field(default_factory=dict)
+    judge: Any = None
     cache: Dict[Any, Any] = field(default_factory=dict)
 
     def perturbed(self) -> pd.DataFrame:
@@ -198,7 +200,7 @@ METRICS: Dict[str, Metric] = {
     ),
     "consistency_violations": Metric(  # the cell's typed Lapace (Setup.fit_lapace) judges every method's rows
         "consistency violations (share)", -1, COUNTERFACTUAL,
-        lambda e: consistency_violation_rows(e.schema, e.factuals, e.counterfactuals, e.targets, e.shared.get("consistency")),
+        lambda e: consistency_violation_rows(e.schema, e.factuals, e.counterfactuals, e.targets, e.judge),
     ),
     "diversity": Metric(
         "diversity", +1, QUERY_LEVEL, lambda e: diversity_per_query(e.schema, e.factuals, e.counterfactuals).to_numpy(dtype=float)

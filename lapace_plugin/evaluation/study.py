@@ -161,10 +161,11 @@ def fit_explainer(setup: Setup, decoder: str = "typed") -> Any:
     return setup.fit_lapace(decoder)
 
 
-def method_cell(setup: Setup, name: str, explainer: Any = None) -> MethodResult:
-    """One method on one cell (:func:`~lapace_plugin.evaluation.cells.run_method`)."""
+def method_cell(setup: Setup, name: str, explainer: Any = None, judge: Any = None) -> MethodResult:
+    """One method on one cell (:func:`~lapace_plugin.evaluation.cells.run_method`); ``judge``: the cell's typed
+    ``Lapace`` (its consistency check judges every method)."""
     _threads(setup.config)
-    return run_method(setup, name, explainer if name in LAPACE_METHODS else None)
+    return run_method(setup, name, explainer if name in LAPACE_METHODS else None, judge)
 
 
 def _decoders(config: StudyConfig) -> List[str]:
@@ -210,7 +211,7 @@ def _serial(config: StudyConfig, done: Any) -> None:
             cell = _Cell(setup)
             for method in config.methods:
                 bar.set_postfix(dataset=name, seed=seed, method=method)
-                cell.methods[method] = method_cell(setup, method, _explainer_of(method, explainers))
+                cell.methods[method] = method_cell(setup, method, _explainer_of(method, explainers), explainers.get("typed"))
                 bar.update(1)
             cell.facts, cell.generative, cell.synthetic = cell_facts(setup, explainers.get("typed"))
             done(cell)
@@ -237,7 +238,7 @@ def _on_dask(config: StudyConfig, done: Any) -> None:
                 explainers = {d: client.submit(fit_explainer, setup, d, pure=False) for d in _decoders(config)}
                 for method in config.methods:
                     uses = _explainer_of(method, explainers)
-                    pending[client.submit(method_cell, setup, method, uses, pure=False)] = ((name, seed), method)
+                    pending[client.submit(method_cell, setup, method, uses, explainers.get("typed"), pure=False)] = ((name, seed), method)
                 pending[client.submit(cell_facts, setup, explainers.get("typed"), pure=False)] = ((name, seed), FACTS)
                 pending[setup] = ((name, seed), SETUP)
         parts: Dict[Tuple[str, int], Dict[str, Any]] = {}
