@@ -4,20 +4,22 @@ With ``revert=True`` alone, the paths of a query often collapse onto one short p
 gain"), and selection drops the repeats. :class:`Diverse` instead, for each query:
 
 1. takes up to :data:`POOL` valid points of every path (its first valid point, then points spread evenly over the
-   rest of its valid points up to the centroid), and :data:`MEMBERS` training rows of the target class (kept at fit,
-   ``neighbours``) nearest to the query that are valid once projected onto the query's constraints, dealt to the
-   query's paths in turn (such a row reports the path's component and tau 1). So a path offers more than one plan,
-   also when constraints keep its own points from reaching the target class;
-2. chooses the query's options one at a time. Before each choice, every candidate of the paths not yet used is
-   reverted (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already
-   chosen change; the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from
-   the closest option already chosen, then one that is a new option (:data:`lapace_plugin.selection.SAME_OPTION`),
-   then the nearest to the query. The first option is the nearest candidate. Its path is then used.
+   rest of its valid points up to the centroid), and up to :data:`MEMBERS` per path of the training rows of the target
+   class (kept at fit, ``neighbours``) nearest to the query that are valid once projected onto the query's
+   constraints (the :data:`SCANNED` nearest judged in one classifier call for the whole batch). These rows belong to
+   no path: one fills any path still open (the one with the fewest own candidates; it reports that path's component
+   and tau 1). So a query gets options also when constraints keep its paths' own points from the target class;
+2. chooses the query's options one at a time. Before each choice, every candidate still open is reverted
+   (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already chosen
+   change; the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from the
+   closest option already chosen, then the one changing the fewest features that earlier options change, then one
+   that is a new option (:data:`lapace_plugin.selection.SAME_OPTION`), then the nearest to the query. The first
+   option is the nearest candidate. Its path is then used.
 
 Each path still gives at most one option, so ``Explanation.to_frame()`` keeps one row per path, and every option is
 valid, within the constraints, plausible and at least ``min_probability`` likely for the target class (the strategy's
 floor). A path whose candidates all repeat kept options gives the nearest one, and selection reports it as a
-shortfall ("same option as path ..."), as without ``diverse``.
+shortfall ("same option as path ..."), as without ``diverse``; a path left without any candidate stays empty.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from .selection import SAME_OPTION
 POOL = 4
 """Valid points of each path tried as its option."""
 MEMBERS = 8
-"""Training rows of the target class tried per path: the nearest that are valid once projected onto the query's
-constraints, among the :data:`SCANNED` nearest."""
+"""Training rows of the target class tried per path of a query (pooled over its paths): the nearest that are valid
+once projected onto the query's constraints, among the :data:`SCANNED` nearest."""
 SCANNED = 512
+"""Target-class training rows nearest to a query that are projected and judged (on adult, scanning all of them
+finds no more distinct options than 512)."""
 
 
 def pool_steps(valid: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
