@@ -72,7 +72,7 @@ class Expression:
     def _column(self, node: ast.AST) -> str:
         name = self._names.get(node.id, node.id) if isinstance(node, ast.Name) else None
         if name is None:
-            raise self._fail("%s is not allowed" % type(node).__name__)
+            raise self._fail("%s is not allowed" % _describe(node))
         if self._known is not None and name not in self._known:
             raise InvalidParameterError(
                 "expression %r reads unknown column %r; numeric columns: %s" % (self.text, name, sorted(self._known, key=str))
@@ -105,7 +105,23 @@ class Expression:
             return lambda values, change: change(name)
         if isinstance(node, ast.Call):
             raise self._fail("calls other than change(column) are not allowed")
-        raise self._fail("%s is not allowed" % type(node).__name__)
+        raise self._fail("%s is not allowed" % _describe(node))
+
+
+_SYMBOLS = {"Pow": "**", "Mod": "%", "FloorDiv": "//", "MatMult": "@", "BitAnd": "&", "BitOr": "|", "BitXor": "^",
+            "LShift": "<<", "RShift": ">>", "Not": "not", "Invert": "~"}
+
+
+def _describe(node: ast.AST) -> str:
+    """A refused piece of an expression in words that do not depend on the Python version's syntax tree names."""
+    kind = type(node).__name__
+    if kind in ("Constant", "Str", "Bytes", "NameConstant", "Num"):
+        return "the constant %r" % (getattr(node, "value", getattr(node, "s", getattr(node, "n", None))),)
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.BoolOp)):
+        return "the operator %s" % _SYMBOLS.get(type(node.op).__name__, type(node.op).__name__)
+    if isinstance(node, ast.Attribute):
+        return "attribute access"
+    return "%s syntax" % kind
 
 
 def _tree(text: Any, what: str) -> Tuple[ast.AST, Dict[str, str]]:

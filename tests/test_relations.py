@@ -56,11 +56,11 @@ def test_the_published_table_is_what_the_script_makes():
 
 @pytest.mark.parametrize("text, message", [
     ("__import__('os').system('true')", "calls other than change"),
-    ("age.real", "Attribute is not allowed"),
+    ("age.real", "attribute access is not allowed"),
     ("abs(age)", "calls other than change"),
-    ("age ** 2", "BinOp is not allowed"),
+    ("age ** 2", "the operator ** is not allowed"),
     ("(lambda: 1)()", "calls other than change"),
-    ("'age' + 1", "Constant is not allowed"),
+    ("'age' + 1", "the constant 'age' is not allowed"),
     ("change(age, months)", "change() takes one column"),
     ("salary * 2", "unknown column 'salary'"),
     ("age +", "does not parse"),
