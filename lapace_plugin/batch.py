@@ -78,7 +78,8 @@ class Points:
 class Candidates:
     """Candidate counterfactuals per query, path and step: arrays ``(n, m, s)`` (``encoded`` is ``(n, m, s, D)``).
 
-    ``raw`` holds the ``n * m * s`` raw rows in C order; ``reverted`` counts features a refiner set back.
+    ``raw`` holds the ``n * m * s`` raw rows in C order; ``reverted`` counts features a refiner set back; ``note``
+    ``(n, m)``, if given, says why a refiner left a path without a point (``""`` where it did not).
     """
 
     encoded: np.ndarray
@@ -88,6 +89,7 @@ class Candidates:
     repaired: np.ndarray
     tau: np.ndarray
     reverted: np.ndarray
+    note: Optional[np.ndarray] = None
 
     @classmethod
     def of(cls, points: Points, shape: tuple, tau: np.ndarray, reverted: Optional[np.ndarray] = None) -> "Candidates":

@@ -366,9 +366,9 @@ class Lapace:
         random_state
             Seed of the draws (default: the constructor's ``random_state``).
         valid_only
-            Keep only rows the classifier assigns to ``target_class`` and that hold no rare pair of states (the
-            plausibility filter); draws continue until ``n`` are kept, and a ``RuntimeError`` names the acceptance
-            rate when 50 rounds are not enough.
+            Keep only rows the classifier assigns to ``target_class`` that hold no rare pair of states (the
+            plausibility filter) and pass the consistency check (when ``consistency``); draws continue until ``n``
+            are kept, and a ``RuntimeError`` names the acceptance rate when 50 rounds are not enough.
 
         Returns
         -------
@@ -380,7 +380,7 @@ class Lapace:
         target = parameters.Integer(0, self.n_classes_ - 1).check("target_class", target_class)
         seed = self.random_state if random_state is None else random_state
         rng = np.random.RandomState(0 if seed is None else seed)
-        space, m = self._space(), self.model_.m
+        space, m = self._space(consistency=self.consistency), self.model_.m
         mu = space.mu[target * m : (target + 1) * m]
         scale = np.exp(0.5 * self.model_.prior_logvar.detach().cpu().numpy()[target * m : (target + 1) * m])
         kept: List[np.ndarray] = []

@@ -104,6 +104,13 @@ class LatentSpace:
         """Latent centroids ``(K, latent_dim)``."""
         return self.model.prior_mean.detach().cpu().numpy()
 
+    def revertible(self) -> Tuple[List[str], List[np.ndarray]]:
+        """The features a refiner may set back and their encoded columns (:meth:`TabularEncoder.blocks`): every feature
+        but the derived ones, which follow the others (reverting an input re-derives them; relations are judged again)."""
+        names = self.encoder.numeric + [name for name, _ in self.encoder.groups]
+        kept = [(name, b) for name, b in zip(names, self.encoder.blocks()) if name not in self.schema.derived]
+        return [name for name, _ in kept], [b for _, b in kept]
+
     # ------------------------------------------------------------------ network
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Decoder probabilities for latent points ``z (N, L)``, in chunks; returns ``(N, D)`` float32."""
@@ -127,11 +134,17 @@ class LatentSpace:
         return np.concatenate(zs), np.concatenate(cs)
 
     def decode_and_classify(self, z: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Snapped decodings ``(N, D)`` of latent points, their probabilities ``(N, L)`` and whether each is plausible
-        and scored (finite probabilities) ``(N,)``."""
+        """Snapped decodings ``(N, D)`` of latent points, their probabilities ``(N, L)`` and whether each is plausible,
+        scored (finite probabilities) and, with the consistency check on, consistent for the class it is assigned to
+        ``(N,)``."""
         points = self.encoder.snap(self.decode(z.astype(np.float32)))
-        proba = self.predict(self.encoder.decode(points))
-        return points, proba, np.isfinite(proba).all(1) & ~self.rare(points)
+        raw = self.encoder.decode(points)
+        proba = self.predict(raw)
+        ok = np.isfinite(proba).all(1) & ~self.rare(points)
+        hit = np.flatnonzero(ok)
+        if self.inconsistent is not None and len(hit):
+            ok[hit] = ~self.inconsistent(raw.iloc[hit], proba[hit].argmax(1))
+        return points, proba, ok
 
     def rare(self, points: np.ndarray, factuals: Optional[np.ndarray] = None, exempt: Optional[Sequence[str]] = None) -> np.ndarray:
         """Snapped rows holding a pair of states that fewer than ``min_pair_count`` training rows hold (and, with

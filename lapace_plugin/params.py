@@ -181,6 +181,10 @@ PARAMETERS: Dict[str, Param] = {
                      "Options that differ in which features they change: several valid points per path, reverted "
                      "preferring to give back features other options change, chosen for distinct changed-feature sets "
                      "(:mod:`lapace_plugin.options`); implies ``revert``.", per_call=True),
+    "max_per_feature": Param(None, Nullable(Integer(1, 10**6)),
+                             "``diverse=True``: the most options of one query that change the same feature (``None``: no "
+                             "cap). A person whose only lever is one feature then gets that many variants of it, not "
+                             "``n_counterfactuals``, and the shortfall names the feature.", per_call=True),
     "distinct": Param(True, Flag(),
                       "When a path's first valid point repeats an option another path of the query gave (the same row, "
                       "or within :data:`lapace_plugin.selection.SAME_OPTION` of it), use its next valid point that is a "

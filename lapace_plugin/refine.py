@@ -52,9 +52,7 @@ class Revert:
             return judged.valid & (judged.proba >= self.min_probability), judged.proba
 
         reverted = np.zeros(n * m, dtype=int)
-        names = space.encoder.numeric + [name for name, _ in space.encoder.groups]
-        # a derived feature follows the others; reverting an input re-derives it, and relations are re-judged
-        blocks = [b for name, b in zip(names, space.encoder.blocks()) if name not in space.schema.derived]
+        _, blocks = space.revertible()
         points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
         shape = (n, m, 1)
         return Candidates(
@@ -171,5 +169,8 @@ REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert), ("diverse"
 def refiners_for(settings: Any, strategy: Strategy) -> List[Refiner]:
     """An explain call's refiners: ``diverse`` (which reverts too) or ``revert`` when its ``settings`` ask and the
     strategy takes refiners; they keep the strategy's probability floor."""
-    name = "diverse" if settings.diverse else "revert" if settings.revert else None
-    return [REFINERS.build(name, min_probability=strategy.min_probability)] if name and strategy.refinable else []
+    if not strategy.refinable or not (settings.diverse or settings.revert):
+        return []
+    if settings.diverse:
+        return [REFINERS.build("diverse", min_probability=strategy.min_probability, max_per_feature=settings.max_per_feature)]
+    return [REFINERS.build("revert", min_probability=strategy.min_probability)]

@@ -71,7 +71,8 @@ class Explanation:
     def to_frame(self) -> pd.DataFrame:
         """One row per (query, target component) path: ``query, component, tau, valid, probability,
         repaired, reverted, rank`` (-1 when not returned), ``note`` (why a path's row is not returned: it repeats
-        another path's option, the path has no valid point, or it is not among the nearest asked for) and the selected
+        another path's option, the path has no valid point, it is not among the nearest asked for, or the reason a refiner
+        gave, :mod:`lapace_plugin.options`) and the selected
         point's features (NaN when the path found no valid point). ``reverted`` counts the features ``revert=True``
         set back to the query's values."""
         return self._selections.drop(columns=["order"]).reset_index(drop=True)

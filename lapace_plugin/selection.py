@@ -63,7 +63,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
         gap: List[float] = []
         for c in np.argsort(distance[q], kind="stable"):
             if step[q, c] < 0:
-                notes[q, c] = NOTE_NO_POINT
+                notes[q, c] = candidates.note[q, c] if candidates.note is not None and candidates.note[q, c] else NOTE_NO_POINT
                 continue
             options = (cont[q][tuple(zip(*kept))], codes[q][tuple(zip(*kept))]) if kept else None
             s = _first_new((cont[q, c], codes[q, c]), valid[q, c], step[q, c], options, search=distinct)
@@ -128,6 +128,9 @@ def shortfall_reason(notes: np.ndarray, found: int, k: int) -> str:
         parts.append("%d of %d paths ended on an option another path gave" % (same, len(notes)))
     if empty:
         parts.append("%d of %d paths have no valid point" % (empty, len(notes)))
+    told = {note for note in notes if note and note != NOTE_NO_POINT and not note.startswith(("same option", "not among"))}
+    for note in sorted(told):  # a refiner's reason (lapace_plugin.options)
+        parts.append("%d of %d paths: %s" % (sum(1 for other in notes if other == note), len(notes), note))
     return "%d distinct counterfactual%s of %d asked: %s" % (found, "" if found == 1 else "s", k, "; ".join(parts))
 
 

@@ -190,3 +190,29 @@ def test_counterfactuals_pass_the_consistency_check_and_it_is_saved(card, tmp_pa
     ex.save(str(tmp_path / "ex"))
     back = Lapace.load(str(tmp_path / "ex"), model.predict_proba)
     np.testing.assert_array_equal(back.state_.consistency.thresholds, ex.state_.consistency.thresholds)
+
+
+def test_valid_samples_pass_the_consistency_check_too(card):
+    schema, model, explainers, _, _ = card
+    ex = explainers["declared"]
+    check = ex.state_.consistency
+    saved = check.thresholds.copy()
+    drawn = ex.sample(400, target_class=1, valid_only=False)
+    try:  # a stricter check (the median of the draws' scores) so that about half of the draws fail it
+        check.thresholds = np.full_like(saved, np.finfo(np.float64).max)
+        check.thresholds[1] = np.median(scores_of(ex, drawn))
+        assert ex.state_.inconsistent(drawn, 1).mean() > 0.3
+        rows = ex.sample(200, target_class=1)
+        assert len(rows) == 200 and not ex.state_.inconsistent(rows, 1).any()
+        assert (model.predict(rows) == 1).all()
+    finally:
+        check.thresholds = saved
+
+
+def scores_of(ex, rows):
+    """The consistency check's scores of raw rows of class 1."""
+    from lapace_plugin.consistency import scores
+
+    state = ex.state_
+    return scores(state.model, state.encoder.encode(rows), np.ones(len(rows), dtype=int), state.consistency.continuous_weight,
+                  state.consistency.kl_weight, state.device)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lapace_plugin.evaluation import metrics
+from lapace_plugin.options import asks_no_more
 
 from fitted import fitted, unfavourable
 
@@ -68,3 +69,67 @@ def test_option_diversity_is_the_mean_pairwise_jaccard_distance_of_changed_featu
     cfs.index = pd.MultiIndex.from_arrays([[q.index[0]] * 3, [0, 1, 2]], names=["query", "rank"])
     # {h} vs {h, g}: 1/2; {h} vs {g}: 1; {h, g} vs {g}: 1/2
     assert abs(metrics.option_diversity(f.ds.schema, q, cfs) - 2.0 / 3.0) < 1e-9
+
+
+def _asks_no_more(option: pd.Series, other: pd.Series, query: pd.Series, schema) -> bool:
+    """Raw-row reading of lapace_plugin.options.asks_no_more: every change of ``option`` is one of ``other``'s, in the
+    same direction and no larger (numbers) or to the same category."""
+    for name in schema.features:
+        if option[name] == query[name]:
+            continue
+        if isinstance(option[name], str) or not np.isscalar(option[name]) or isinstance(query[name], str):
+            if option[name] != other[name]:
+                return False
+        else:
+            mine, theirs = float(option[name]) - float(query[name]), float(other[name]) - float(query[name])
+            if np.sign(mine) != np.sign(theirs) or abs(mine) > abs(theirs):
+                return False
+    return True
+
+
+def test_no_diverse_option_asks_more_of_the_person_than_another_of_their_options():
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    res = f.explainer.explain(queries, strategy="robust", diverse=True)
+    cfs, schema = res.counterfactuals, f.ds.schema
+    assert len(cfs) >= 2 * len(queries)
+    for label in queries.index:
+        if label not in cfs.index.get_level_values("query"):
+            continue
+        mine = cfs.loc[label]
+        for i in range(len(mine)):
+            for j in range(len(mine)):
+                if i != j:
+                    assert not _asks_no_more(mine.iloc[i], mine.iloc[j], queries.loc[label], schema), (label, i, j)
+
+
+def test_asks_no_more_compares_directions_sizes_and_categories():
+    query = (np.array([[0.0, 0.4]]), np.array([[2]]))  # scaled capital gain, hours; an occupation code
+    small_gain = (np.array([[0.08, 0.4]]), np.array([[2]]))
+    large_gain = (np.array([[0.25, 0.4]]), np.array([[2]]))
+    gain_and_job = (np.array([[0.05, 0.4]]), np.array([[5]]))
+    fewer_hours = (np.array([[0.25, 0.3]]), np.array([[2]]))
+    assert asks_no_more(small_gain, large_gain, query).all() and not asks_no_more(large_gain, small_gain, query).any()
+    assert not asks_no_more(small_gain, gain_and_job, query).any()  # a smaller gain with a new job: a real choice
+    assert not asks_no_more(gain_and_job, small_gain, query).any()
+    assert asks_no_more(large_gain, fewer_hours, query).all() and not asks_no_more(fewer_hours, large_gain, query).any()
+    assert asks_no_more(query, small_gain, query).all()  # no change asks nothing
+
+
+def test_max_per_feature_caps_the_options_of_a_person_that_change_one_feature_and_says_so():
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    schema = f.ds.schema
+    free = f.explainer.explain(queries, diverse=True)
+    capped = f.explainer.explain(queries, diverse=True, max_per_feature=1)
+    labels = capped.counterfactuals.index.get_level_values("query")
+    changed = metrics.changed(schema, queries, capped.counterfactuals)
+    for q in np.unique(labels):
+        assert changed[labels == q].sum(0).max() <= 1  # no feature in two options of one person
+    free_changed = metrics.changed(schema, queries, free.counterfactuals)
+    free_labels = free.counterfactuals.index.get_level_values("query")
+    assert max(free_changed[free_labels == q].sum(0).max() for q in np.unique(free_labels)) >= 2
+    assert len(capped.counterfactuals) < len(free.counterfactuals)
+    told = [reason for reason in capped.shortfalls.values() if "max_per_feature=1" in reason]
+    assert told and all("already change" in reason for reason in told)
+    assert set(capped.failures) == set(free.failures)  # the cap never leaves a person without an option

@@ -60,6 +60,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--no-diverse", dest="diverse", action="store_false",
                         help="each latent path gives its own nearest point (default: several points per path are tried "
                              "and a person's options are chosen to change different features; lapace_plugin.options)")
+    parser.add_argument("--max-per-feature", type=int, default=None, metavar="N",
+                        help="the most options of one person that change the same feature (default: no cap; with "
+                             "2, a person whose only lever is capital gain gets two variants of it, not five)")
     parser.add_argument("--min-probability", type=float, default=0.6,
                         help="strategy robust: the classifier's probability each option reaches (default: 0.6)")
     parser.add_argument("--advice", default="robust", choices=("first", "robust", "last"),
@@ -117,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for strategy in ("first", "robust", "last"):
         t = time.time()
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert,
-                                diverse=args.diverse and args.revert, min_probability=args.min_probability)
+                                diverse=args.diverse and args.revert, min_probability=args.min_probability,
+                                max_per_feature=args.max_per_feature)
         summary.append(_summarise(res, time.time() - t, model, explainer, X_train))
         results[strategy] = res
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)
