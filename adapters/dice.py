@@ -43,7 +43,9 @@ How DiCE's arguments are translated (this module has no search of its own):
   :class:`lapace_plugin.refine.PosthocSparsity` with one model call per continuous feature for all
   counterfactuals and all candidate values instead of one call per step;
 - diversity: LAPACE's ``diverse=True`` is this adapter's default (DiCE's users expect ``total_CFs`` plans that
-  differ in which features they change, :mod:`lapace_plugin.options`); ``generate_counterfactuals(...,
+  differ in which features they change, :mod:`lapace_plugin.options`); no plan asks more of the person than another
+  (a larger capital gain beside a smaller one is not a second plan), so a query may get fewer than ``total_CFs``
+  with the reason printed; ``max_per_feature=`` caps the plans changing one feature; ``generate_counterfactuals(...,
   diverse=False)`` returns each latent path's nearest point instead;
 - ``strategy`` (``"first"``, ``"robust"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call

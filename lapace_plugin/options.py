@@ -27,9 +27,9 @@ and the query's shortfall reason repeats it.
 Measured on the demo's setting (adult, random forest, 100 refused people, the demo's constraints; first / robust):
 without the dominance rule 4.3 / 3.7 options per person, 22% of them asking more than another option of the same
 person (mostly the same capital gain at larger amounts); with it 3.5 / 2.9 at :data:`POOL` 4 and :data:`MEMBERS` 8,
-and 3.9 / 3.2 at 8 and 16. For about half of these people no training row of the target class, projected onto their
+and 3.8 / 3.1 at 8 and 16. For about half of these people no training row of the target class, projected onto their
 constraints, is valid without a capital gain, so that feature stays in most options unless ``max_per_feature`` caps
-it (2: 2.9 / 2.4 options per person, capital gain in 50% / 58% of them).
+it (2: 2.9 / 2.4 options per person, capital gain in 49% / 58% of them).
 """
 
 from __future__ import annotations

@@ -172,6 +172,23 @@ def test_a_script_pays_the_fit_once_through_a_saved_explainer(adult, tmp_path, c
     assert _assert_valid(adult, loaded) > 0
 
 
+def test_max_per_feature_reaches_lapace_through_generate_counterfactuals(adult):
+    free = adult.explainer.generate_counterfactuals(adult.queries, total_CFs=4, desired_class="opposite", posthoc_sparsity_param=None)
+    capped = adult.explainer.generate_counterfactuals(adult.queries, total_CFs=4, desired_class="opposite", posthoc_sparsity_param=None,
+                                                      max_per_feature=1)
+    features = adult.data.feature_names
+
+    def most_options_on_one_feature(cfs):
+        counts = []
+        for query, ex in zip(adult.queries.itertuples(index=False), cfs.cf_examples_list):
+            if ex.final_cfs_df is not None and len(ex.final_cfs_df):
+                rows = ex.final_cfs_df[features].to_numpy()
+                counts.append(int((rows != np.asarray(query, dtype=object)).sum(0).max()))
+        return max(counts)
+
+    assert most_options_on_one_feature(free) >= 2 and most_options_on_one_feature(capped) == 1
+
+
 def test_regression_models_are_rejected(adult):
     m = dice_ml.Model(model=adult.model.model, backend="sklearn", model_type="regressor")
     with pytest.raises(ValueError, match="classifiers"):
