@@ -38,7 +38,8 @@ LAPACE_METHODS = {  # (decoder, Lapace.explain settings), spelled out so that ch
     "lapace-first-sparse": ("typed", dict(_TYPED, strategy="first", path="sparse")),
     "lapace-first-fast": ("typed", dict(_TYPED, strategy="first", search="fast")),
     "lapace-first-revert": ("typed", dict(_TYPED, strategy="first", revert=True)),
-    "lapace-robust": ("typed", dict(_TYPED, strategy="robust", min_probability=0.6, revert=True)),
+    "lapace-robust": ("typed", dict(_TYPED, strategy="robust", min_probability=0.7, revert=True, diverse=True)),
+    "lapace-robust-options": ("typed", dict(_TYPED, strategy="robust", min_probability=0.7, revert=True, diverse=True)),
     "lapace-last": ("typed", dict(_TYPED, strategy="last")),
     "lapace-constrained": ("typed", dict(_TYPED, strategy="first", constraints="schema")),
     "lapace-first-paper": ("paper", dict(_PAPER, strategy="first")),
@@ -56,7 +57,10 @@ ROCELIB_METHODS = {  # study name -> RoCELib generator (module, class); see lapa
 }
 GENERATIVE_BASELINES = ("cchvae", "revise")
 METHODS = ("nnce", "drce", "robxce") + GENERATIVE_BASELINES + ("ellice",) + DICE_METHODS + tuple(LAPACE_METHODS) + tuple(ROCELIB_METHODS)
-SINGLE_CF_METHODS = ("nnce", "robxce", "rocelib-nnce", "rocelib-kdtree-nnce") + GENERATIVE_BASELINES + ("ellice",)
+SINGLE_CF_METHODS = ("nnce", "robxce", "rocelib-nnce", "rocelib-kdtree-nnce") + GENERATIVE_BASELINES + ("ellice", "lapace-robust")
+"""Methods returning one counterfactual per query. ``lapace-robust`` is the robust *choice*: a person's nearest option
+that the classifier gives at least 0.7 (of ``diverse`` options, reverted), compared like with like against the other
+single-answer methods; ``lapace-robust-options`` gives ``k`` such options."""
 BATCHED_METHODS = ("nnce", "drce") + GENERATIVE_BASELINES + tuple(LAPACE_METHODS)
 SLOW_METHODS = DICE_METHODS + ("robxce", "ellice") + tuple(ROCELIB_METHODS)
 """Methods that explain only the first ``slow_queries`` queries (about a second per query or more on adult: DiCE's
