@@ -14,10 +14,10 @@ gain"), and selection drops the repeats. :class:`Diverse` instead, for each quer
    change. A candidate may be offered only if no option already offered asks no more of the person
    (:func:`asks_no_more`: "capital gain 0 -> 25,124" is no option beside "capital gain 0 -> 8,614") and, with
    ``max_per_feature``, if it changes no feature that many options already change. Among those, short plans (at most
-   :data:`SHORT` changes) come first, and the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from the closest option already chosen,
-   then the one changing the fewest features that earlier options change, then the nearest to the query. The first
-   option is the nearest candidate. Its path is then used. Last, an option that asks more than one chosen after it
-   is dropped.
+   :data:`SHORT` changes) come first, and the option chosen is the candidate whose changed-feature set is farthest
+   (Jaccard distance) from the closest option already chosen, then the one changing the fewest features that earlier
+   options change, then the nearest to the query. The first option is the nearest short candidate. Its path is then
+   used. Last, an option that asks more than one chosen after it is dropped.
 
 Each path still gives at most one option, so ``Explanation.to_frame()`` keeps one row per path, and every option is
 valid, within the constraints, plausible and at least ``min_probability`` likely for the target class (the strategy's
@@ -146,9 +146,10 @@ class Diverse:
             used = (changed & sets[q].any(1)).sum(1)  # features an earlier option already changes
             easier = asks_no_more(enc.parts(kept[q]), enc.parts(moved[:, None]), (query_parts[0][q, None], query_parts[1][q, None]))
             over = changed & (sets[q].sum(1) >= cap)
-            np.logical_or.at(blocked, q[over.any(1)], over[over.any(1)])
-            beaten[q[(earlier & easier).any(1)]] = True
-            allowed = ~(earlier & easier).any(1) & ~over.any(1)
+            capped, asks_more = over.any(1), (earlier & easier).any(1)
+            np.logical_or.at(blocked, q[capped], over[capped])
+            beaten[q[asks_more]] = True
+            allowed = ~asks_more & ~capped
             long = changed.sum(1) > SHORT
             order = np.lexsort((near, used, -spread, long, ~allowed, q))  # per query: allowed, short, farthest sets, ...
             best = order[np.r_[True, q[order][1:] != q[order][:-1]]]
