@@ -10,6 +10,8 @@ import pytest
 from lapace_plugin import datasets
 from lapace_plugin.apps import demo
 
+from fitted import fitted, unfavourable
+
 
 def test_demo_writes_its_outputs_and_reverts_only_first_counterfactuals(tmp_path, capsys):
     out = str(tmp_path / "german")
@@ -56,6 +58,25 @@ def test_on_adult_family_status_is_not_advice():
     kept = demo.demo_constraints(ds.schema, 5.0, demo.NOT_ADVICE["adult"])
     assert {"marital_status", "relationship", "sex", "race"} <= set(kept.immutable)
     assert kept.limits["age"] == 5.0
+
+
+def test_on_adult_education_takes_as_many_years_as_it_rises():
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    constraints = demo.demo_constraints(f.ds.schema, 5.0, demo.NOT_ADVICE["adult"], demo.TAKES_TIME["adult"])
+    res = f.explainer.explain(queries, strategy="robust", min_probability=0.6, constraints=constraints, revert=True, diverse=True)
+    cf = res.counterfactuals
+    factuals = queries.loc[cf.index.get_level_values("query")]
+    rise = cf["education_num"].to_numpy() - factuals["education_num"].to_numpy()
+    aged = cf["age"].to_numpy() - factuals["age"].to_numpy()
+    assert (rise > 0).any()  # education is still a lever
+    assert (rise <= aged).all() and (aged <= 5.0).all()
+    unconstrained = f.explainer.explain(queries, strategy="robust", min_probability=0.6, revert=True, diverse=True,
+                                        constraints=demo.demo_constraints(f.ds.schema, 5.0, demo.NOT_ADVICE["adult"]))
+    cf = unconstrained.counterfactuals
+    factuals = queries.loc[cf.index.get_level_values("query")]
+    assert ((cf["education_num"].to_numpy() - factuals["education_num"].to_numpy())
+            > cf["age"].to_numpy() - factuals["age"].to_numpy()).any()  # what the relation prevents
 
 
 def test_no_revert_keeps_every_change(tmp_path):

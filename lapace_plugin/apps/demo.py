@@ -20,8 +20,13 @@ from ..result import Explanation
 from ..rules import changed_features
 from . import plots
 
-NOT_ADVICE = {"adult": ("marital_status", "relationship")}
-"""Features a plan should not ask a person to change, per bundled dataset: "get married" is no advice a lender gives."""
+NOT_ADVICE = {"adult": ("marital_status", "relationship", "capital_loss")}
+"""Features a plan should not ask a person to change, per bundled dataset: "get married" is no advice a lender gives,
+and neither is "lose $1,848 on an investment" (adult's forest reads a capital loss as a sign of wealth)."""
+
+TAKES_TIME = {"adult": ("change(age) >= change(education_num)",)}
+"""Changes that take time, per bundled dataset: a plan raising education by n levels (about n school years) ages the
+person by at least n years, so with the age limit a plan cannot turn a high-school graduate into a doctor."""
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -34,8 +39,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             "the decoded class centroid), print the options of the first few "
             "individuals as advice (changed features only) and a summary, and write CSV, JSON and plots "
             "(latent_space.png, feature_changes.png) to an output folder. By default the dataset's immutable features "
-            "stay as they are, so do the features a lender cannot advise on (--keep; on adult: marital status and "
-            "relationship), its increase-only features only rise, an age rises by at most --age-limit years, "
+            "stay as they are, so do the features a lender cannot advise on (--keep; on adult: marital status, "
+            "relationship and capital loss), its increase-only features only rise, an age rises by at most --age-limit years and "
+            "changes that take time age the person (on adult: education rises by at most the years the age rises), "
             "each 'first' and 'robust' option keeps only the changes it needs (see --no-revert), and a person's options "
             "differ in which features they change (see --no-diverse)."
         ),
@@ -72,15 +78,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def demo_constraints(schema: Any, age_limit: float, keep: Sequence[str] = ()) -> Constraints:
+def demo_constraints(schema: Any, age_limit: float, keep: Sequence[str] = (), relations: Sequence[str] = ()) -> Constraints:
     """The schema's immutable and monotone features, the ``keep`` features unchanged, an increase-only age rising at
-    most ``age_limit`` years."""
+    most ``age_limit`` years, and ``relations`` (e.g. :data:`TAKES_TIME`)."""
     increase = {f: None for f, d in schema.monotone.items() if d == "increase"}
     for f in increase:
         if f.startswith("age") and age_limit >= 0:
             increase[f] = age_limit
     decrease = [f for f, d in schema.monotone.items() if d == "decrease"]
-    return Constraints(immutable=list(dict.fromkeys(list(schema.immutable) + list(keep))), increase=increase, decrease=decrease)
+    return Constraints(immutable=list(dict.fromkeys(list(schema.immutable) + list(keep))), increase=increase, decrease=decrease,
+                       relations=list(relations))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -112,7 +119,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         target = (predicted[: len(queries)] + 1) % explainer.n_classes_
         print("explaining %d test rows, each towards the next class" % len(queries))
     keep = NOT_ADVICE.get(args.dataset, ()) if args.keep is None else args.keep
-    constraints = None if args.no_constraints else demo_constraints(ds.schema, args.age_limit, keep)
+    constraints = None if args.no_constraints else demo_constraints(ds.schema, args.age_limit, keep, TAKES_TIME.get(args.dataset, ()))
     print("constraints: %s" % (constraints or "none"))
 
     results: Dict[str, Explanation] = {}
