@@ -52,7 +52,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="random seed for the split, classifier and L-GMVAE (default: 0)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum L-GMVAE epochs (default: chosen from data size)")
     parser.add_argument("--no-constraints", action="store_true",
-                        help="ignore the dataset's immutable and monotone features (default: respect them)")
+                        help="ignore the dataset's immutable and monotone features, the kept ones and the changes that take "
+                             "time (default: respect them)")
     parser.add_argument("--age-limit", type=float, default=5.0,
                         help="the largest rise of an increase-only age feature in a plan, in years (default: 5; "
                              "0 keeps the age; a negative value lifts the limit)")
