@@ -60,23 +60,23 @@ def test_on_adult_family_status_is_not_advice():
     assert kept.limits["age"] == 5.0
 
 
+def _rises(queries, res, feature):
+    """How far each counterfactual of ``res`` raises ``feature`` above its query's value."""
+    cf = res.counterfactuals
+    return cf[feature].to_numpy() - queries.loc[cf.index.get_level_values("query"), feature].to_numpy()
+
+
 def test_on_adult_education_takes_as_many_years_as_it_rises():
     f = fitted("adult")
     queries = unfavourable(f, 30)
-    constraints = demo.demo_constraints(f.ds.schema, 5.0, demo.NOT_ADVICE["adult"], demo.TAKES_TIME["adult"])
-    res = f.explainer.explain(queries, strategy="robust", min_probability=0.6, constraints=constraints, revert=True, diverse=True)
-    cf = res.counterfactuals
-    factuals = queries.loc[cf.index.get_level_values("query")]
-    rise = cf["education_num"].to_numpy() - factuals["education_num"].to_numpy()
-    aged = cf["age"].to_numpy() - factuals["age"].to_numpy()
+    settings = dict(strategy="robust", min_probability=0.6, revert=True, diverse=True)
+    timed = f.explainer.explain(queries, constraints=demo.demo_constraints(
+        f.ds.schema, 5.0, demo.NOT_ADVICE["adult"], demo.TAKES_TIME["adult"]), **settings)
+    rise, aged = _rises(queries, timed, "education_num"), _rises(queries, timed, "age")
     assert (rise > 0).any()  # education is still a lever
     assert (rise <= aged).all() and (aged <= 5.0).all()
-    unconstrained = f.explainer.explain(queries, strategy="robust", min_probability=0.6, revert=True, diverse=True,
-                                        constraints=demo.demo_constraints(f.ds.schema, 5.0, demo.NOT_ADVICE["adult"]))
-    cf = unconstrained.counterfactuals
-    factuals = queries.loc[cf.index.get_level_values("query")]
-    assert ((cf["education_num"].to_numpy() - factuals["education_num"].to_numpy())
-            > cf["age"].to_numpy() - factuals["age"].to_numpy()).any()  # what the relation prevents
+    untimed = f.explainer.explain(queries, constraints=demo.demo_constraints(f.ds.schema, 5.0, demo.NOT_ADVICE["adult"]), **settings)
+    assert (_rises(queries, untimed, "education_num") > _rises(queries, untimed, "age")).any()  # what the relation prevents
 
 
 def test_no_revert_keeps_every_change(tmp_path):
