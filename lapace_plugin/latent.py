@@ -186,15 +186,25 @@ class LatentSpace:
 
         if compiled is None:
             return snap(decoded), np.zeros(len(z), dtype=bool)
+
+        def needs(arr: np.ndarray, rows: np.ndarray, broken: Optional[np.ndarray] = None) -> np.ndarray:
+            """Which decoded rows (of the call's ``rows``) need gradient steps: their snapped decoding breaks a
+            constraint (``broken`` when known) and, with the plausibility filter on, projection alone leaves an
+            implausible row."""
+            out = compiled.needs_repair(snap(arr, rows), factuals[rows]) if broken is None else broken.copy()
+            hit = np.flatnonzero(out)
+            if self.support is not None and len(hit):
+                projected = compiled.project(arr[hit], factuals[rows[hit]], lambda a: snap(a, rows[hit]))
+                out[hit] = self.rare(projected, factuals[rows[hit]], exempt)
+            return out
+
         broken = compiled.needs_repair(snap(decoded), factuals)
         points = compiled.project(decoded, factuals, snap)
-        need = np.flatnonzero(broken)
-        if self.support is not None and len(need):  # projection alone is enough where it leaves a plausible row
-            need = need[self.rare(points[need], factuals[need], exempt)]
+        need = np.flatnonzero(needs(decoded, np.arange(len(z)), broken))
         if len(need):
             repaired = repair(
                 self.model, z[need].astype(np.float32), factuals[need], compiled, self.device,
-                offset=None if offset is None else offset[need],
+                offset=None if offset is None else offset[need], needs=lambda arr, rows: needs(arr, need[rows]),
             )
             points[need] = compiled.project(repaired, factuals[need], lambda arr: snap(arr, need))
         return points, broken
@@ -257,32 +267,63 @@ class LatentSpace:
         )
 
 
+REPAIR_STEPS = 25
+"""Most gradient steps of a repair, at :data:`REPAIR_RATE`; a point leaves as soon as it needs no more (checked every
+:data:`REPAIR_CHECK` steps). Measured on ``explain(constraints="schema")`` of 400 adult queries (6,153 points
+repaired): every point for all 25 steps (before) gave 1,245 counterfactuals, leaving when done 1,283 with 65% of the
+gradient work (points pushed on after they are plausible drift from their path and lose the classifier more often
+than they gain it). 15 steps at 0.1 did 36% of the work but lost counterfactuals on the saved COMPAS references
+(685 valid of 690, against 691 at 25 steps and 0.05)."""
+REPAIR_RATE = 0.05
+REPAIR_CHECK = 3
+"""Steps between two checks of which points still need repair (a check projects and filters them: numpy work)."""
+
+
 def repair(
     model: LGMVAE,
     z: np.ndarray,
     factuals: np.ndarray,
     constraints: EncodedConstraints,
     device: torch.device,
-    steps: int = 25,
-    learning_rate: float = 0.05,
+    steps: int = REPAIR_STEPS,
+    learning_rate: float = REPAIR_RATE,
     pull: float = 0.1,
     offset: Optional[np.ndarray] = None,
+    needs: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
 ) -> np.ndarray:
     """Gradient steps on latent points so their decodings satisfy the constraints; returns decoded ``(N, D)``.
 
     Minimises ``penalty(Dec(z) + offset, factual) + pull * ||z - z0||^2`` from ``z0 = z`` (``offset``: the
-    reconstruction correction of corrected paths, zero by default) and returns ``Dec(z) + offset``. The
-    caller still hard-projects the result, so the constraints hold exactly afterwards.
+    reconstruction correction of corrected paths, zero by default) and returns ``Dec(z) + offset``. With ``needs``
+    (decoded rows, their positions ``(N',)`` -> whether each still needs repair), every :data:`REPAIR_CHECK` steps the
+    points that no longer need it leave with their decoding (each point's steps are its own: the loss is a sum over
+    points). The caller still hard-projects the result, so the constraints hold exactly afterwards.
     """
+    out = np.empty(factuals.shape, dtype=np.float32)
+    rows = np.arange(len(z))
     z0 = torch.as_tensor(z, device=device)
     f = torch.as_tensor(factuals, device=device)
     shift = torch.as_tensor(offset if offset is not None else np.zeros_like(factuals), device=device)
     zv = z0.clone().requires_grad_(True)
     optimiser = Adam([zv], learning_rate)
-    for _ in range(steps):
-        loss = constraints.penalty(model.decode(zv) + shift, f).sum() + pull * ((zv - z0) ** 2).sum()
+    for step in range(steps):
+        decoded = model.decode(zv) + shift
+        if needs is not None and step and step % REPAIR_CHECK == 0:
+            current = decoded.detach().cpu().numpy()
+            done = ~needs(current, rows)
+            if done.any():
+                out[rows[done]] = current[done]
+                rows, keep = rows[~done], torch.as_tensor(np.flatnonzero(~done), device=device)
+                if not len(rows):
+                    return out
+                z0, f, shift = z0[keep], f[keep], shift[keep]
+                zv = zv.detach()[keep].requires_grad_(True)
+                optimiser.keep([zv], keep)
+                decoded = model.decode(zv) + shift
+        loss = constraints.penalty(decoded, f).sum() + pull * ((zv - z0) ** 2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
-        return (model.decode(zv) + shift).cpu().numpy()
+        out[rows] = (model.decode(zv) + shift).cpu().numpy()
+    return out

@@ -50,6 +50,12 @@ class Adam:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
+    def keep(self, params: List[torch.Tensor], rows: torch.Tensor) -> None:
+        """Go on with ``params``, the given ``rows`` (first axis) of the current ones, and those rows of their state."""
+        self.params = list(params)
+        self.exp_avg = [a[rows] for a in self.exp_avg]
+        self.exp_avg_sq = [s[rows] for s in self.exp_avg_sq]
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None

@@ -1,5 +1,6 @@
 """Which constrained points get gradient repair (``LatentSpace.realise``): only those whose analytic projection leaves
-an implausible row; without the plausibility filter, every point that breaks a constraint (the behaviour before)."""
+an implausible row; without the plausibility filter, every point that breaks a constraint (the behaviour before).
+A point leaves the repair as soon as it no longer needs it (``latent.REPAIR_CHECK``); each point's steps are its own."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from lapace_plugin.constraints import Constraints, EncodedConstraints
 from lapace_plugin.encoding import TabularEncoder
 from lapace_plugin.fitted import FittedState
-from lapace_plugin.latent import LatentSpace, repair
+from lapace_plugin.latent import REPAIR_CHECK, LatentSpace, repair
 from lapace_plugin.lgmvae import LGMVAE
 from lapace_plugin.schema import FeatureSchema
 from lapace_plugin.support import PairSupport
@@ -52,13 +53,26 @@ def test_gradient_repair_runs_only_where_the_projection_is_implausible():
     plain = ~(broken & implausible)
     assert np.array_equal(points[plain], projected[plain])  # projection alone: no gradient steps
     need = broken & implausible
-    assert np.allclose(points[need], gradient[need], atol=1e-6)  # gradient steps, then the projection
-    assert not np.allclose(points[need], projected[need])
+    assert not np.allclose(points[need], projected[need])  # gradient steps, then the projection
+    every_step = np.isclose(points[need], gradient[need], atol=1e-6).all(1)
+    assert every_step.any() and not every_step.all()  # some needed every step, some left early
+
+
+def test_a_point_leaves_the_repair_when_it_no_longer_needs_it():
+    s, z, factuals, compiled = case(min_pair_count=0)
+    full = repair(s.model, z, factuals, compiled, s.device)
+    stays = np.arange(len(z)) % 2 == 0  # every other point always needs more; the rest are done at the first check
+    early = repair(s.model, z, factuals, compiled, s.device, needs=lambda arr, rows: stays[rows])
+    after_check = repair(s.model, z, factuals, compiled, s.device, steps=REPAIR_CHECK)
+    assert np.allclose(early[stays], full[stays], atol=1e-6)
+    assert np.allclose(early[~stays], after_check[~stays], atol=1e-6)
+    assert not np.allclose(early[~stays], full[~stays], atol=1e-6)
 
 
 def test_without_the_plausibility_filter_every_broken_point_is_repaired_as_before():
     s, z, factuals, compiled = case(min_pair_count=0)
     points, broken = s.realise(z, factuals, compiled)
     decoded = s.decode(z)
-    decoded[broken] = repair(s.model, z[broken], factuals[broken], compiled, s.device)
+    still = lambda arr, rows: compiled.needs_repair(s.encoder.snap(arr), factuals[broken][rows])  # noqa: E731
+    decoded[broken] = repair(s.model, z[broken], factuals[broken], compiled, s.device, needs=still)
     assert np.allclose(points, compiled.project(decoded, factuals), atol=1e-6)
