@@ -140,7 +140,8 @@ class LatentSpace:
         points = self.encoder.snap(self.decode(z.astype(np.float32)))
         raw = self.encoder.decode(points)
         proba = self.predict(raw)
-        ok = np.isfinite(proba).all(1) & ~self.rare(points)
+        ok = np.isfinite(proba).all(1)
+        ok[ok] = ~self.rare(points[ok])
         hit = np.flatnonzero(ok)
         if self.inconsistent is not None and len(hit):
             ok[hit] = ~self.inconsistent(raw.iloc[hit], proba[hit].argmax(1))
@@ -254,13 +255,16 @@ class LatentSpace:
         filter, :meth:`rare`)."""
         probs = self.predict(raw)
         valid = assigned_to(probs, target)  # a row the classifier cannot score is never a counterfactual
-        hit = np.flatnonzero(valid)  # the plausibility filter and the constraints judge only rows of the target class
+        # each check judges only rows of the target class that passed the checks before it, the costliest last
+        hit = np.flatnonzero(valid)
         if len(hit):
             valid[hit] = ~self.rare(points[hit], None if factuals is None else factuals[hit], exempt)
-        if self.inconsistent is not None and len(hit):
-            valid[hit] &= ~self.inconsistent(raw.iloc[hit], target[hit])
+        hit = hit[valid[hit]]
         if constraints is not None and len(hit):
-            valid[hit] &= ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
+            valid[hit] = ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
+        hit = hit[valid[hit]]
+        if self.inconsistent is not None and len(hit):
+            valid[hit] = ~self.inconsistent(raw.iloc[hit], target[hit])
         return Points(
             encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=valid,
             repaired=np.zeros(len(points), dtype=bool) if repaired is None else repaired,
