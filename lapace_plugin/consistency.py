@@ -24,14 +24,24 @@ CHUNK = 8192
 
 
 def scores(model: Any, x: np.ndarray, labels: np.ndarray, continuous_weight: float, kl_weight: float, device: Any) -> np.ndarray:
-    """Negative ELBO per encoded row ``x (N, D)`` under class ``labels (N,)``, ``(N,)`` (lower: more typical)."""
+    """Negative ELBO per encoded row ``x (N, D)`` under class ``labels (N,)``, ``(N,)`` (lower: more typical).
+
+    Each distinct (row, class) is scored once: neighbouring points of a path often snap to the same row (adult: 36% of
+    the target-class points of 200 queries' paths are distinct), and a score costs a decoding per component.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(x):
+        return np.zeros(0)
+    keyed = np.concatenate([x, labels[:, None].astype(np.float32)], axis=1)
+    distinct, inverse = np.unique(keyed, axis=0, return_inverse=True)
     out = []
     with torch.no_grad():
-        for start in range(0, len(x), CHUNK):
-            xt = torch.as_tensor(np.asarray(x[start : start + CHUNK], dtype=np.float32), device=device)
-            yt = torch.as_tensor(np.asarray(labels[start : start + CHUNK]), dtype=torch.long, device=device)
+        for start in range(0, len(distinct), CHUNK):
+            xt = torch.as_tensor(distinct[start : start + CHUNK, :-1], device=device)
+            yt = torch.as_tensor(distinct[start : start + CHUNK, -1].astype(np.int64), device=device)
             out.append(model.row_loss(xt, yt, continuous_weight, kl_weight)[0].cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+    return np.concatenate(out)[inverse.reshape(-1)]
 
 
 class ConsistencyCheck:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from lapace_plugin import Constraints, FeatureSchema, InvalidParameterError, Lapace, Relation
 from lapace_plugin.evaluation.metrics import consistency_violations, heldout_consistency_violations
+from lapace_plugin.consistency import scores
 from lapace_plugin.evaluation.models import make_classifier
 from lapace_plugin.lgmvae import validation_split
 from lapace_plugin.relations import derive, expression
@@ -179,6 +180,19 @@ def test_the_consistency_threshold_rejects_about_one_percent_of_held_out_real_ro
     assert heldout_consistency_violations(schema, X_test, model.predict(X_test), ex) < 0.1
     odd = X_test.iloc[:3].assign(age=18, months=0, income=12.8, expenditure=1838.92, reports=4, dependents=5)
     assert ex.state_.inconsistent(derive(schema, odd), 1).all()
+
+
+def test_a_row_scores_the_same_alone_and_among_repeats(card):
+    schema, model, explainers, queries, X_test = card
+    state = explainers["declared"].state_
+    check = state.consistency
+    x = state.encoder.encode(derive(schema, X_test.iloc[:5]))
+    repeated, labels = x[[0, 1, 0, 2, 1, 0, 3, 4]], np.array([1, 0, 1, 1, 0, 0, 1, 1])
+    together = scores(state.model, repeated, labels, check.continuous_weight, check.kl_weight, state.device)
+    alone = [scores(state.model, repeated[i : i + 1], labels[i : i + 1], check.continuous_weight, check.kl_weight,
+                    state.device)[0] for i in range(len(labels))]
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+    assert together[0] == together[2] and together[0] != together[5]  # same row, same class; same row, other class
 
 
 def test_counterfactuals_pass_the_consistency_check_and_it_is_saved(card, tmp_path):
