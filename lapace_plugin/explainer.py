@@ -248,8 +248,8 @@ class Lapace:
         return model.to(torch.device(self.device))
 
     def _settle_centroids(self, x: np.ndarray, labels: np.ndarray) -> None:
-        """Make every decoded centroid valid and distinct where possible (see ``centroids.settle_centroids``)."""
-        space = self._space(settled=False)
+        """Make every decoded centroid valid (consistent too, when checked: ``last`` returns them) and distinct."""
+        space = self._space(settled=False, consistency=self.consistency)
         z_train, comp_train = space.latent_means(x, labels)
         settled = settle_centroids(space.mu.copy(), z_train, comp_train, labels, self.model_.m, space.decode_and_classify)
         with torch.no_grad():

@@ -206,6 +206,14 @@ def test_counterfactuals_pass_the_consistency_check_and_it_is_saved(card, tmp_pa
     np.testing.assert_array_equal(back.state_.consistency.thresholds, ex.state_.consistency.thresholds)
 
 
+def test_the_centroids_last_returns_pass_the_consistency_check(card):
+    _, _, explainers, _, _ = card
+    state = explainers["declared"].state_
+    labels = np.repeat(np.arange(len(state.classes)), state.model.m)
+    valid = state.centroids.valid
+    assert valid.any() and not state.inconsistent(state.centroids.raw[valid], labels[valid]).any()
+
+
 def test_valid_samples_pass_the_consistency_check_too(card):
     schema, model, explainers, _, _ = card
     ex = explainers["declared"]
