@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lapace_plugin import Constraints, FeatureSchema, InvalidParameterError, Lapace, Relation
-from lapace_plugin.evaluation.metrics import consistency_violations, heldout_consistency_violations
 from lapace_plugin.consistency import scores
+from lapace_plugin.evaluation.metrics import consistency_violations, heldout_consistency_violations
 from lapace_plugin.evaluation.models import make_classifier
 from lapace_plugin.lgmvae import validation_split
 from lapace_plugin.relations import derive, expression
