@@ -234,11 +234,21 @@ class LatentSpace:
         target: np.ndarray,
         constraints: Optional[Constraints],
         repaired: Optional[np.ndarray] = None,
+        learned: bool = True,
     ) -> Points:
         """Raw rows of encoded ``points (N, D)``, their target probability and validity: assigned to the target class,
-        within the constraints and plausible (no rare pair of states the factual does not hold)."""
+        within the constraints and plausible (no rare pair of states the factual does not hold; ``learned=False``
+        leaves the learned consistency check to :meth:`consistent`)."""
         raw = self.to_raw(points, factuals, raw_factuals)
-        return self.judge_raw(points, raw, raw_factuals, target, constraints, repaired, factuals)
+        return self.judge_raw(points, raw, raw_factuals, target, constraints, repaired, factuals, learned=learned)
+
+    def consistent(self, points: np.ndarray, factuals: np.ndarray, raw_factuals: pd.DataFrame, target: np.ndarray) -> np.ndarray:
+        """Whether the learned consistency check accepts encoded ``points (N, D)`` for their target class, ``(N,)``
+        (all True with the check off): the last of :meth:`judge`'s checks, on its own for callers that run it only on
+        the rows they would keep (:func:`lapace_plugin.revert.revert_greedy`'s ``confirm``)."""
+        if self.inconsistent is None or not len(points):
+            return np.ones(len(points), dtype=bool)
+        return ~self.inconsistent(self.to_raw(points, factuals, raw_factuals), target)
 
     def judge_raw(
         self,
@@ -250,6 +260,7 @@ class LatentSpace:
         repaired: Optional[np.ndarray] = None,
         factuals: Optional[np.ndarray] = None,
         exempt: Optional[Sequence[str]] = None,
+        learned: bool = True,
     ) -> Points:
         """Like :meth:`judge` for raw rows already built (``factuals``: encoded, and ``exempt``, for the plausibility
         filter, :meth:`rare`)."""
@@ -263,7 +274,7 @@ class LatentSpace:
         if constraints is not None and len(hit):
             valid[hit] = ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
         hit = hit[valid[hit]]
-        if self.inconsistent is not None and len(hit):
+        if learned and self.inconsistent is not None and len(hit):
             valid[hit] = ~self.inconsistent(raw.iloc[hit], target[hit])
         return Points(
             encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=valid,

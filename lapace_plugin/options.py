@@ -42,7 +42,7 @@ import pandas as pd
 from .batch import Candidates, QueryBatch
 from .distance import mean_l1
 from .latent import LatentSpace
-from .revert import revert_greedy
+from .revert import Confirm, Evaluate, Memo, revert_greedy
 
 NOTE_DOMINATED = "its options ask more of the person than an option already offered"
 NOTE_CAPPED = "its options change %s, which max_per_feature=%d options already change"
@@ -130,13 +130,16 @@ class Diverse:
         open_path = np.ones((n, m), dtype=bool)
         blocked = np.zeros((n, len(blocks)), dtype=bool)  # features whose cap kept a query's candidate out
         beaten = np.zeros(n, dtype=bool)  # a query's candidate was kept out as asking more than an option offered
+        judged, confirmed = Memo(), Memo()  # each round reverts the open candidates again, mostly through rows judged before
         for _ in range(m):
             live = np.flatnonzero(unused & np.where(pc >= 0, open_path[pq, pc], fillable[pq] & open_path[pq].any(1)))
             if not len(live):
                 break
             q = pq[live]
+            evaluate, confirm = judges(space, batch, q, self.min_probability)
             moved, p, count = revert_greedy(
-                start[live], x[q], start_proba[live], blocks, self._evaluate(space, batch, q), sets[q].any(1)
+                start[live], x[q], start_proba[live], blocks, judged.wrap(evaluate, q), sets[q].any(1),
+                confirm and confirmed.wrap(confirm, q),
             )
             changed = np.stack([(moved[:, b] != x[q][:, b]).any(1) for b in blocks], axis=1)
             earlier = np.arange(m)[None] < n_kept[q][:, None]  # (N, m) slots holding an option
@@ -222,12 +225,19 @@ class Diverse:
         keep = turn < self.members * m
         return q[keep], points[keep], proba[keep]
 
-    def _evaluate(self, space: LatentSpace, batch: QueryBatch, q: np.ndarray):  # type: ignore[no-untyped-def]
-        """``revert_greedy``'s judge for candidates of queries ``q``: valid and at least ``min_probability``."""
 
-        def evaluate(rows: np.ndarray, moved: np.ndarray) -> tuple:
-            qq = q[rows]
-            judged = space.judge(moved, batch.encoded[qq], batch.raw.iloc[qq], batch.target[qq], batch.constraints)
-            return judged.valid & (judged.proba >= self.min_probability), judged.proba
+def judges(space: LatentSpace, batch: QueryBatch, q: np.ndarray, min_probability: float) -> Tuple[Evaluate, Optional[Confirm]]:
+    """:func:`lapace_plugin.revert.revert_greedy`'s ``evaluate`` and ``confirm`` for candidates of queries ``q``:
+    valid and at least ``min_probability`` likely for the target class, the learned consistency check (the costliest)
+    as ``confirm`` (``None`` with the check off)."""
 
-        return evaluate
+    def evaluate(rows: np.ndarray, moved: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        qq = q[rows]
+        judged = space.judge(moved, batch.encoded[qq], batch.raw.iloc[qq], batch.target[qq], batch.constraints, learned=False)
+        return judged.valid & (judged.proba >= min_probability), judged.proba
+
+    def confirm(rows: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        qq = q[rows]
+        return space.consistent(moved, batch.encoded[qq], batch.raw.iloc[qq], batch.target[qq])
+
+    return evaluate, (confirm if space.inconsistent is not None else None)

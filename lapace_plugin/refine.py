@@ -19,7 +19,7 @@ import pandas as pd
 from .batch import Candidates, QueryBatch
 from .contracts import Refiner, Strategy
 from .latent import LatentSpace
-from .options import Diverse
+from .options import Diverse, judges
 from .registry import Registry
 from .revert import revert_greedy
 from .rules import assigned_to
@@ -45,15 +45,12 @@ class Revert:
         x = batch.encoded
         q = np.repeat(np.arange(n), m)
         todo = np.flatnonzero(found)
-
-        def evaluate(rows: np.ndarray, moved: np.ndarray) -> tuple:
-            qq = q[todo[rows]]
-            judged = space.judge(moved, x[qq], batch.raw.iloc[qq], batch.target[qq], batch.constraints)
-            return judged.valid & (judged.proba >= self.min_probability), judged.proba
-
+        evaluate, confirm = judges(space, batch, q[todo], self.min_probability)
         reverted = np.zeros(n * m, dtype=int)
         _, blocks = space.revertible()
-        points[todo], proba[todo], reverted[todo] = revert_greedy(points[todo], x[q[todo]], proba[todo], blocks, evaluate)
+        points[todo], proba[todo], reverted[todo] = revert_greedy(
+            points[todo], x[q[todo]], proba[todo], blocks, evaluate, confirm=confirm
+        )
         shape = (n, m, 1)
         return Candidates(
             encoded=points.reshape(shape + (-1,)),

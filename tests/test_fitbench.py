@@ -30,3 +30,9 @@ def test_bench_prints_every_setting_against_the_floor(capsys):
         secs, ratio = float(line.split("search=")[1].split()[1]), float(line.split("= ")[1].split("x")[0])
         assert abs(ratio * floor - secs) <= 0.005 * floor + 0.0005 + 0.005 * ratio  # seconds / floor, up to rounding
         assert line.endswith(" 0 violations") and "coverage" in line
+    robust = [line for line in out.splitlines() if line.startswith("explain robust")]
+    assert len(robust) == 1
+    secs, ratio = float(robust[0].split(")")[1].split()[0]), float(robust[0].split("= ")[1].split("x")[0])
+    assert abs(ratio * floor - secs) <= 0.005 * floor + 0.0005 + 0.005 * ratio
+    options = float(robust[0].split("rows/query; ")[1].split()[0])
+    assert 0 < options <= 5  # german's 5 paths per class give at most 5 options
