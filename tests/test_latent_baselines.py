@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lapace_plugin import Constraints, datasets
 from lapace_plugin.evaluation import metrics
-from lapace_plugin.evaluation.baselines import CCHVAE, Revise
+from lapace_plugin.evaluation.baselines import CCHVAE, Baseline, Revise
+from lapace_plugin.evaluation.baselines.vae import train_vae
 from lapace_plugin.evaluation.models import make_classifier, split
 
 FAST_VAE = {"steps": 600, "latent_dim": 6}
@@ -71,3 +73,18 @@ def test_revise_without_steps_fails_queries_by_reason(german):
     cfs = method.explain(queries, target_class=1)
     assert len(cfs) + len(method.failures) == len(queries)
     assert all("after 0 gradient steps" in reason for reason in method.failures.values())
+
+
+def test_a_shared_vae_gives_each_latent_baseline_the_counterfactuals_of_the_vae_it_trains_itself(german):
+    # the study trains one VAE per dataset and seed for C-CHVAE and REVISE: it must be the one each trains alone
+    schema, X_train, model, queries = german
+    fitted = Baseline(schema=schema, immutable="schema").fit(X_train, model.predict_proba)
+    vae = train_vae(fitted, FAST_VAE, random_state=0)
+    assert vae.fit_time_ > 0
+    for cls in (CCHVAE, Revise):
+        own = _fitted(cls, german)
+        shared = _fitted(cls, german, vae=vae)
+        assert shared.vae_ is vae
+        for a, b in zip(own.vae_.decoder_net_.parameters(), vae.decoder_net_.parameters()):
+            assert torch.equal(a, b)
+        pd.testing.assert_frame_equal(shared.explain(queries, target_class=1), own.explain(queries, target_class=1))

@@ -232,6 +232,25 @@ def test_a_two_worker_dask_run_gives_the_serial_results(tiny_study: str, tmp_pat
         pd.testing.assert_frame_equal(_csv(str(tmp_path), *path), _csv(tiny_study, *path))
 
 
+def test_shared_fits_and_a_derived_method_give_what_each_method_gets_alone(tiny_study: str, tmp_path) -> None:
+    # lapace-robust from lapace-robust-options' passes (DERIVED) and C-CHVAE and REVISE on one shared VAE, as Dask
+    # tasks: the robust choice equals the serial fixture's, which explained on its own
+    names = ["lapace-robust-options", "lapace-robust", "cchvae", "revise"]
+    config = study.StudyConfig.from_json(os.path.join(tiny_study, "config.json"), out=str(tmp_path), seeds=[1], workers=2,
+                                         methods=names, generative=False, progress=False)
+    results = study.run_study(config).results.set_index("method")
+    assert list(results.index) == names and (results["status"] == "ok").all(), results["status"].tolist()
+    serial = _csv(tiny_study, "results.csv").set_index(["seed", "method"]).loc[(1, "lapace-robust")]
+    timed = ["runtime_per_query", "fit_time", "seed"]
+    pd.testing.assert_series_equal(results.loc["lapace-robust"].drop(timed), serial.drop(timed[:2]), check_dtype=False,
+                                   check_names=False)
+    path = ("cells", "compas", "seed1", "lapace-robust", "counterfactuals.csv")
+    pd.testing.assert_frame_equal(_csv(str(tmp_path), *path), _csv(tiny_study, *path))
+    same = ["runtime_per_query", "n_queries"]  # one explain for both: the same seconds per query
+    assert results.loc["lapace-robust", same].tolist() == results.loc["lapace-robust-options", same].tolist()
+    assert (results.loc[["cchvae", "revise"], "validity"] == 1.0).all()
+
+
 def test_generative_evaluation_trains_on_synthetic_rows_and_tests_on_real_ones() -> None:
     from lapace_plugin.evaluation.generative import PAPER_GAPS, train_on_synthetic
 

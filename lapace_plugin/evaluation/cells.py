@@ -18,10 +18,11 @@ process or as Dask tasks) and the caller writes the artefacts.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ import pandas as pd
 from .. import datasets
 from . import metrics
 from .methods import (
+    DERIVED,
     LAPACE_METHODS,
     META_COLUMNS,
     SLOW_METHODS,
@@ -185,6 +187,14 @@ class Run:
         self.counterfactuals = pd.concat(pieces) if pieces else empty_counterfactuals(method.data.schema, queries)
         self.meta = pd.concat(metas) if metas else None
 
+    def first_ranked(self) -> "Run":
+        """The same pass keeping each query's first-ranked counterfactual (:data:`~.methods.DERIVED`)."""
+        out = copy.copy(self)
+        out.counterfactuals = self.counterfactuals[self.counterfactuals.index.get_level_values("rank") == 0]
+        if self.meta is not None:
+            out.meta = self.meta[self.meta.index.get_level_values("rank") == 0]
+        return out
+
 
 # ----------------------------------------------------------------------------------------------
 # One method on one cell
@@ -208,12 +218,14 @@ class MethodResult:
     per_counterfactual: pd.DataFrame = field(default_factory=pd.DataFrame)
     per_query: pd.DataFrame = field(default_factory=pd.DataFrame)
     retrained_predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    runs: Optional[Tuple[Run, Run]] = None  # the two passes, kept for the methods DERIVED from this one (not written)
 
 
-def run_method(setup: Setup, name: str, explainer: Any = None, judge: Any = None) -> MethodResult:
+def run_method(setup: Setup, name: str, explainer: Any = None, judge: Any = None, parent: Optional[MethodResult] = None) -> MethodResult:
     """Fit and run one method on a cell, evaluate it with every registered metric; never raises for the method's
     own errors (they become the row's ``status``). ``judge``: the cell's typed ``Lapace``, whose learned consistency
-    check judges every method's counterfactuals (passed explicitly, so a Dask worker gets it too)."""
+    check judges every method's counterfactuals (passed explicitly, so a Dask worker gets it too). ``parent``: the
+    result of the method ``name`` is :data:`~.methods.DERIVED` from, whose passes then give its counterfactuals."""
     config = setup.config
     row: Dict[str, Any] = {"dataset": setup.name, "seed": setup.seed, "method": name, "status": "ok", "n_queries": 0,
                            "n_counterfactuals": 0}
@@ -222,10 +234,13 @@ def run_method(setup: Setup, name: str, explainer: Any = None, judge: Any = None
         method = make_method(name, setup, explainer)
         row["fit_time"] = method.fit()
         queries = setup.queries.iloc[: _query_cap(name, config)]
-        run = Run(method, queries, setup.targets, config.time_budget)
+        if parent is not None and parent.runs is not None:
+            run, again = (r.first_ranked() for r in parent.runs)
+        else:
+            run = Run(method, queries, setup.targets, config.time_budget)
+            again = Run(method, setup.perturbed.loc[run.queries.index], setup.targets, config.time_budget)
         if run.timed_out:
             row["status"] = "timeout: stopped after %d/%d queries (budget %gs)" % (run.n_done, len(queries), config.time_budget)
-        again = Run(method, setup.perturbed.loc[run.queries.index], setup.targets, config.time_budget)
     except NotInstalled as exc:
         row["status"] = "not installed: %s" % exc
         return MethodResult(row)
@@ -247,7 +262,9 @@ def run_method(setup: Setup, name: str, explainer: Any = None, judge: Any = None
         judge=judge,
     )
     try:
-        return _evaluate(setup, name, row, run, again, e=evaluation)
+        result = _evaluate(setup, name, row, run, again, e=evaluation)
+        result.runs = (run, again) if name in DERIVED.values() else None
+        return result
     except Exception as exc:  # a metric that cannot be computed on this output: reported, never dropped
         row["status"] = "failed in evaluation: %s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         return MethodResult(row)

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..rules import round_to_precision
-from .baselines import BASELINES
+from .baselines import BASELINES, Baseline
+from .baselines.vae import train_vae
 
 DICE_METHODS = ("dice-random", "dice-genetic", "dice-kdtree")
 _TYPED = dict(path="corrected", search="grid", revert=False, min_pair_count=2, distinct=True)  # the package's defaults
@@ -61,6 +62,10 @@ SINGLE_CF_METHODS = ("nnce", "robxce", "rocelib-nnce", "rocelib-kdtree-nnce") + 
 """Methods returning one counterfactual per query. ``lapace-robust`` is the robust *choice*: a person's nearest option
 that the classifier gives at least 0.7 (of ``diverse`` options, reverted), compared like with like against the other
 single-answer methods; ``lapace-robust-options`` gives ``k`` such options."""
+DERIVED = {"lapace-robust": "lapace-robust-options"}
+"""Methods whose counterfactuals are another's first-ranked ones: ``lapace-robust``'s one option is the nearest of
+``lapace-robust-options``' options (rank 0 of the same ``explain``; the options do not depend on how many are kept),
+so a study running both explains once and reports the same seconds for both."""
 BATCHED_METHODS = ("nnce", "drce") + GENERATIVE_BASELINES + tuple(LAPACE_METHODS)
 SLOW_METHODS = DICE_METHODS + ("robxce", "ellice") + tuple(ROCELIB_METHODS)
 """Methods that explain only the first ``slow_queries`` queries (about a second per query or more on adult: DiCE's
@@ -94,7 +99,8 @@ class Method:
     """A method of the study: ``fit`` (timed as its fit time) then ``explain`` batches of queries.
 
     ``data`` is the dataset-and-seed :class:`~lapace_plugin.evaluation.cells.Setup`; ``explainer`` the fitted
-    ``Lapace`` that the LAPACE methods share (``None`` for the others).
+    ``Lapace`` that the LAPACE methods share, or the VAE that C-CHVAE and REVISE share (:func:`shared_vae`; ``None``:
+    the method trains its own), ``None`` for the others.
     """
 
     def __init__(self, name: str, data: Any, explainer: Any = None) -> None:
@@ -124,12 +130,13 @@ class BaselineMethod(Method):
                 "random_state": self.data.seed,
             }
         elif self.name in GENERATIVE_BASELINES:
-            kwargs = {"immutable": "schema", "random_state": self.data.seed}
+            kwargs = dict(generative_settings(self.data), vae=self.explainer)
         elif self.name == "ellice":
             kwargs = {"immutable": "schema", "random_state": self.data.seed, "logistic": self._logistic()}
         start = time.perf_counter()
         self.method = BASELINES[self.name](schema=self.data.schema, **kwargs).fit(self.data.X_train, self.data.proba)
-        return time.perf_counter() - start
+        shared = self.explainer.fit_time_ if self.explainer is not None else 0.0  # a shared VAE's training counts
+        return time.perf_counter() - start + shared
 
     def explain(self, queries: pd.DataFrame, targets: np.ndarray) -> Explained:
         cfs = self.method.explain(queries, target_class=targets, n_counterfactuals=self.k)
@@ -250,15 +257,28 @@ class RocelibMethod(Method):
         return Explained(out.counterfactuals, out.failures)
 
 
+def generative_settings(data: Any) -> Dict[str, Any]:
+    """C-CHVAE's and REVISE's settings on a cell: the schema's immutable features, the cell's seed."""
+    return {"immutable": "schema", "random_state": data.seed}
+
+
+def shared_vae(data: Any) -> Any:
+    """The VAE that C-CHVAE and REVISE search on a cell, trained once for both (the one each would train)."""
+    settings = generative_settings(data)
+    fitted = Baseline(schema=data.schema, immutable=settings["immutable"]).fit(data.X_train, data.proba)
+    return train_vae(fitted, random_state=settings["random_state"])
+
+
 def make_method(name: str, data: Any, explainer: Any = None) -> Method:
-    """The :class:`Method` for a study method name."""
+    """The :class:`Method` for a study method name (``explainer``: the shared ``Lapace`` of a LAPACE method, the
+    shared VAE of C-CHVAE and REVISE, :func:`shared_vae`)."""
     if name in LAPACE_METHODS:
         return LapaceMethod(name, data, explainer)
     if name in DICE_METHODS:
         return DiceMethod(name, data)
     if name in ROCELIB_METHODS:
         return RocelibMethod(name, data)
-    return BaselineMethod(name, data)
+    return BaselineMethod(name, data, explainer if name in GENERATIVE_BASELINES else None)
 
 
 def empty_counterfactuals(schema: Any, queries: pd.DataFrame) -> pd.DataFrame:

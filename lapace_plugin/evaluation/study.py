@@ -49,7 +49,7 @@ from .claims import check_claims
 from .front import front_table
 from .generative import train_on_synthetic
 from .intervals import summarise
-from .methods import DEFAULT_METHODS, LAPACE_METHODS, METHODS
+from .methods import DEFAULT_METHODS, DERIVED, GENERATIVE_BASELINES, LAPACE_METHODS, METHODS, shared_vae
 from .models import CLASSIFIERS
 from .report import write_figures, write_html, write_markdown
 
@@ -161,11 +161,33 @@ def fit_explainer(setup: Setup, decoder: str = "typed") -> Any:
     return setup.fit_lapace(decoder)
 
 
-def method_cell(setup: Setup, name: str, explainer: Any = None, judge: Any = None) -> MethodResult:
-    """One method on one cell (:func:`~lapace_plugin.evaluation.cells.run_method`); ``judge``: the cell's typed
-    ``Lapace`` (its consistency check judges every method)."""
+def fit_vae(setup: Setup) -> Any:
+    """The VAE that the cell's C-CHVAE and REVISE share (:func:`~lapace_plugin.evaluation.methods.shared_vae`)."""
     _threads(setup.config)
-    return run_method(setup, name, explainer if name in LAPACE_METHODS else None, judge)
+    return shared_vae(setup)
+
+
+def method_cell(setup: Setup, name: str, explainer: Any = None, judge: Any = None, parent: Optional[MethodResult] = None) -> MethodResult:
+    """One method on one cell (:func:`~lapace_plugin.evaluation.cells.run_method`); ``explainer``: what the method
+    shares with others of the cell (:func:`_shared_of`); ``judge``: the cell's typed ``Lapace`` (its consistency check
+    judges every method); ``parent``: the result of the method it is :data:`~.methods.DERIVED` from."""
+    _threads(setup.config)
+    return run_method(setup, name, explainer, judge, parent)
+
+
+def _in_order(methods: Sequence[str]) -> List[str]:
+    """``methods`` with those :data:`~.methods.DERIVED` from another listed one after the others."""
+    derived = [m for m in methods if DERIVED.get(m) in methods]
+    return [m for m in methods if m not in derived] + derived
+
+
+def _shared(config: StudyConfig, setup: Any, fit: Any = fit_explainer, vae: Any = fit_vae) -> Dict[str, Any]:
+    """What the cell's methods share, by what uses it: the ``Lapace`` of each decoder its LAPACE methods use and,
+    with C-CHVAE or REVISE, their VAE (``fit`` and ``vae`` make them: called here, or submitted to Dask)."""
+    shared = {d: fit(setup, d) for d in _decoders(config)}
+    if set(GENERATIVE_BASELINES) & set(config.methods):
+        shared["vae"] = vae(setup)
+    return shared
 
 
 def _decoders(config: StudyConfig) -> List[str]:
@@ -207,19 +229,24 @@ def _serial(config: StudyConfig, done: Any) -> None:
         for seed in config.seeds:
             bar.set_postfix(dataset=name, seed=seed)
             setup = prepare_cell(name, seed, config)
-            explainers = {d: fit_explainer(setup, d) for d in _decoders(config)}
+            explainers = _shared(config, setup)
             cell = _Cell(setup)
-            for method in config.methods:
+            for method in _in_order(config.methods):
                 bar.set_postfix(dataset=name, seed=seed, method=method)
-                cell.methods[method] = method_cell(setup, method, _explainer_of(method, explainers), explainers.get("typed"))
+                cell.methods[method] = method_cell(
+                    setup, method, _shared_of(method, explainers), explainers.get("typed"), cell.methods.get(DERIVED.get(method, ""))
+                )
                 bar.update(1)
             cell.facts, cell.generative, cell.synthetic = cell_facts(setup, explainers.get("typed"))
             done(cell)
     bar.close()
 
 
-def _explainer_of(method: str, explainers: Dict[str, Any]) -> Any:
-    return explainers[LAPACE_METHODS[method][0]] if method in LAPACE_METHODS else None
+def _shared_of(method: str, shared: Dict[str, Any]) -> Any:
+    """What ``method`` uses of the cell's shared fits (:func:`_shared`), or ``None``."""
+    if method in LAPACE_METHODS:
+        return shared[LAPACE_METHODS[method][0]]
+    return shared.get("vae") if method in GENERATIVE_BASELINES else None
 
 
 SETUP, FACTS = "(setup)", "(facts)"  # the keys of a cell's non-method tasks
@@ -235,10 +262,15 @@ def _on_dask(config: StudyConfig, done: Any) -> None:
         for name in config.datasets:
             for seed in config.seeds:
                 setup = client.submit(prepare_cell, name, seed, config, pure=False)
-                explainers = {d: client.submit(fit_explainer, setup, d, pure=False) for d in _decoders(config)}
-                for method in config.methods:
-                    uses = _explainer_of(method, explainers)
-                    pending[client.submit(method_cell, setup, method, uses, explainers.get("typed"), pure=False)] = ((name, seed), method)
+                explainers = _shared(
+                    config, setup, lambda s, d: client.submit(fit_explainer, s, d, pure=False),
+                    lambda s: client.submit(fit_vae, s, pure=False),
+                )
+                submitted: Dict[str, Any] = {}
+                for method in _in_order(config.methods):
+                    uses, parent = _shared_of(method, explainers), submitted.get(DERIVED.get(method, ""))
+                    submitted[method] = client.submit(method_cell, setup, method, uses, explainers.get("typed"), parent, pure=False)
+                    pending[submitted[method]] = ((name, seed), method)
                 pending[client.submit(cell_facts, setup, explainers.get("typed"), pure=False)] = ((name, seed), FACTS)
                 pending[setup] = ((name, seed), SETUP)
         parts: Dict[Tuple[str, int], Dict[str, Any]] = {}

@@ -20,11 +20,10 @@ import torch
 from ...distance import feature_distances
 from ...schema import FeatureSchema
 from ..frames import predicted_class
-from .base import Baseline
-from .vae import TabularVAE
+from .vae import LatentBaseline
 
 
-class CCHVAE(Baseline):
+class CCHVAE(LatentBaseline):
     """C-CHVAE (our implementation; see the module docstring). ``n_counterfactuals=k`` returns the ``k`` nearest
     distinct valid points of the first successful layer.
 
@@ -42,6 +41,8 @@ class CCHVAE(Baseline):
         Keyword arguments of :class:`~.vae.TabularVAE` (latent size, epochs, ...).
     random_state
         Seed of the VAE and of the latent draws.
+    vae
+        A VAE already trained for these rows (:class:`~.vae.LatentBaseline`); ``None``: ``fit`` trains one.
     """
 
     name = "cchvae"
@@ -55,18 +56,10 @@ class CCHVAE(Baseline):
         max_layers: int = 50,
         vae_params: Optional[dict] = None,
         random_state: Any = None,
+        vae: Any = None,
     ) -> None:
-        super().__init__(schema=schema, immutable=immutable)
+        super().__init__(schema=schema, immutable=immutable, vae_params=vae_params, random_state=random_state, vae=vae)
         self.n_samples, self.step, self.max_layers = n_samples, step, max_layers
-        self.vae_params, self.random_state = vae_params, random_state
-
-    def fit(self, X_train: pd.DataFrame, predict_proba: Any) -> "CCHVAE":
-        """See :meth:`~.base.Baseline.fit`; also trains the conditional VAE ``vae_`` on ``X_train``."""
-        super().fit(X_train, predict_proba)
-        params = dict(self.vae_params or {})
-        params.setdefault("random_state", self.random_state)
-        self.vae_ = TabularVAE(self.schema_, immutable=self.immutable_, **params).fit(self.X_train_)
-        return self
 
     def _generate(self, queries: pd.DataFrame, targets: np.ndarray, k: int) -> Tuple[pd.DataFrame, np.ndarray]:
         rng = np.random.RandomState(self.random_state)

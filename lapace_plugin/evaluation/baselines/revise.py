@@ -23,11 +23,10 @@ from torch.nn import functional as F
 
 from ...schema import FeatureSchema
 from ..frames import predicted_class, probabilities
-from .base import Baseline
-from .vae import TabularVAE, batches
+from .vae import LatentBaseline, batches
 
 
-class Revise(Baseline):
+class Revise(LatentBaseline):
     """REVISE (our implementation; see the module docstring). Returns one counterfactual per query.
 
     Parameters
@@ -48,6 +47,8 @@ class Revise(Baseline):
         Adam updates of the surrogate MLP (batches of 256).
     random_state
         Seed of the VAE and the surrogate.
+    vae
+        A VAE already trained for these rows (:class:`~.vae.LatentBaseline`); ``None``: ``fit`` trains one.
     """
 
     name = "revise"
@@ -63,17 +64,15 @@ class Revise(Baseline):
         vae_params: Optional[dict] = None,
         surrogate_steps: int = 2000,
         random_state: Any = None,
+        vae: Any = None,
     ) -> None:
-        super().__init__(schema=schema, immutable=immutable)
+        super().__init__(schema=schema, immutable=immutable, vae_params=vae_params, random_state=random_state, vae=vae)
         self.lambda_, self.lr, self.max_steps, self.check_every = lambda_, lr, max_steps, check_every
-        self.vae_params, self.surrogate_steps, self.random_state = vae_params, surrogate_steps, random_state
+        self.surrogate_steps = surrogate_steps
 
     def fit(self, X_train: pd.DataFrame, predict_proba: Any) -> "Revise":
-        """See :meth:`~.base.Baseline.fit`; also trains the VAE ``vae_`` and the surrogate ``surrogate_``."""
+        """See :meth:`~.vae.LatentBaseline.fit`; also trains the surrogate ``surrogate_``."""
         super().fit(X_train, predict_proba)
-        params = dict(self.vae_params or {})
-        params.setdefault("random_state", self.random_state)
-        self.vae_ = TabularVAE(self.schema_, immutable=self.immutable_, **params).fit(self.X_train_)
         encoded = torch.as_tensor(self.vae_.encoder_.encode(self.X_train_))
         soft_labels = torch.as_tensor(probabilities(predict_proba, self.X_train_), dtype=torch.float32)
         self.surrogate_ = _fit_surrogate(encoded, soft_labels, self.surrogate_steps, int(self.random_state or 0))

@@ -10,7 +10,8 @@ the condition, and the decoded point gets them back exactly.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+import time
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 
 from ...encoding import TabularEncoder
 from ...schema import FeatureSchema
+from .base import Baseline
 
 
 class TabularVAE:
@@ -38,6 +40,11 @@ class TabularVAE:
         a small dataset is not under-trained.
     random_state
         Seed of the initial weights and the batches.
+
+    Attributes
+    ----------
+    fit_time_
+        Seconds ``fit`` took.
     """
 
     def __init__(
@@ -58,6 +65,7 @@ class TabularVAE:
 
     def fit(self, X: pd.DataFrame) -> "TabularVAE":
         """Train on the raw rows ``X``; returns ``self``."""
+        start = time.perf_counter()
         self.encoder_ = enc = TabularEncoder(self.schema, typed=False)
         self.condition_columns_ = np.concatenate(
             [np.atleast_1d(np.arange(enc.width)[enc.column(f)]) for f in self.immutable]
@@ -81,6 +89,7 @@ class TabularVAE:
             optimiser.step()
         self.encoder_net_.eval()
         self.decoder_net_.eval()
+        self.fit_time_ = time.perf_counter() - start
         return self
 
     def _moments(self, x: torch.Tensor) -> "tuple":
@@ -116,6 +125,40 @@ class TabularVAE:
         snapped = self.encoder_.snap(np.asarray(soft, dtype=np.float32))
         snapped[:, self.condition_columns_] = np.asarray(factual_encoded, dtype=np.float32)[:, self.condition_columns_]
         return self.encoder_.decode(snapped)
+
+
+class LatentBaseline(Baseline):
+    """A baseline that searches the latent space of a :class:`TabularVAE` (C-CHVAE, REVISE).
+
+    ``fit`` trains the VAE ``vae_`` (:func:`train_vae`) unless ``vae`` is given: one :func:`train_vae` already trained
+    for the same training rows, schema, immutable features and seed (the study trains one per dataset and seed and
+    both methods search it).
+    """
+
+    def __init__(
+        self,
+        schema: Optional[FeatureSchema] = None,
+        immutable: Union[None, str, Sequence[str]] = None,
+        vae_params: Optional[dict] = None,
+        random_state: Any = None,
+        vae: Optional[TabularVAE] = None,
+    ) -> None:
+        super().__init__(schema=schema, immutable=immutable)
+        self.vae_params, self.random_state, self.vae = vae_params, random_state, vae
+
+    def fit(self, X_train: pd.DataFrame, predict_proba: Any) -> "LatentBaseline":
+        """See :meth:`~.base.Baseline.fit`; also trains (or takes) the VAE ``vae_``."""
+        super().fit(X_train, predict_proba)
+        self.vae_ = self.vae if self.vae is not None else train_vae(self, self.vae_params, self.random_state)
+        return self
+
+
+def train_vae(fitted: Baseline, vae_params: Optional[dict] = None, random_state: Any = None) -> TabularVAE:
+    """The VAE a :class:`LatentBaseline` searches: trained on the fitted baseline's de-duplicated rows, conditioned on
+    its immutable features, with ``vae_params`` (keyword arguments of :class:`TabularVAE`) and ``random_state``."""
+    params = dict(vae_params or {})
+    params.setdefault("random_state", random_state)
+    return TabularVAE(fitted.schema_, immutable=fitted.immutable_, **params).fit(fitted.X_train_)
 
 
 def batches(data: torch.Tensor, size: int, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
