@@ -382,12 +382,25 @@ class EncodedConstraints:
                 total = total + torch.where(excess > 0, excess, torch.zeros_like(excess))  # NaN: no gradient
         return total
 
-    def project(self, decoded: np.ndarray, factuals: np.ndarray, snap: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
-        """Snap decoded rows (with ``snap``, default the encoder's) and force every constraint: the result satisfies them all."""
-        decoded = np.array(decoded, dtype=np.float32)
+    def project(
+        self,
+        decoded: np.ndarray,
+        factuals: np.ndarray,
+        snap: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+        snapped: Optional[np.ndarray] = None,
+    ) -> np.ndarray:
+        """Snap decoded rows (with ``snap``, default the encoder's) and force every constraint: the result satisfies them all.
+
+        ``snapped``: ``snap(decoded)`` when the caller has it already, reused where no category is forbidden (forbidden
+        categories are masked out of ``decoded`` before snapping)."""
         if self.forbidden.any():
+            decoded = np.array(decoded, dtype=np.float32)
             decoded[:, self.forbidden] = -1e9  # below any (corrected) probability, so no snapping picks them
-        out = (snap or self.encoder.snap)(decoded)
+            out = (snap or self.encoder.snap)(decoded)
+        elif snapped is not None:
+            out = snapped.copy()
+        else:
+            out = (snap or self.encoder.snap)(np.asarray(decoded, dtype=np.float32))
         for j in self.immutable_cont:
             out[:, j] = factuals[:, j]
         for sl in self.immutable_groups:

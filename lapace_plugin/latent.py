@@ -188,20 +188,26 @@ class LatentSpace:
         if compiled is None:
             return snap(decoded), np.zeros(len(z), dtype=bool)
 
-        def needs(arr: np.ndarray, rows: np.ndarray, broken: Optional[np.ndarray] = None) -> np.ndarray:
-            """Which decoded rows (of the call's ``rows``) need gradient steps: their snapped decoding breaks a
-            constraint (``broken`` when known) and, with the plausibility filter on, projection alone leaves an
-            implausible row."""
-            out = compiled.needs_repair(snap(arr, rows), factuals[rows]) if broken is None else broken.copy()
+        def implausible(broken: np.ndarray, projected: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+            """Which rows (the call's ``rows``) need gradient steps: their snapped decoding is ``broken`` and, with the
+            plausibility filter on, the projection of those (``projected(hit)``, hit: positions in ``rows``) is
+            implausible."""
+            out = broken.copy()
             hit = np.flatnonzero(out)
             if self.support is not None and len(hit):
-                projected = compiled.project(arr[hit], factuals[rows[hit]], lambda a: snap(a, rows[hit]))
-                out[hit] = self.rare(projected, factuals[rows[hit]], exempt)
+                out[hit] = self.rare(projected(hit), factuals[rows[hit]], exempt)
             return out
 
-        broken = compiled.needs_repair(snap(decoded), factuals)
-        points = compiled.project(decoded, factuals, snap)
-        need = np.flatnonzero(needs(decoded, np.arange(len(z)), broken))
+        def needs(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            snapped = snap(arr, rows)
+            broken = compiled.needs_repair(snapped, factuals[rows])
+            return implausible(broken, lambda hit: compiled.project(
+                arr[hit], factuals[rows[hit]], lambda a: snap(a, rows[hit]), snapped[hit]), rows)
+
+        snapped = snap(decoded)
+        broken = compiled.needs_repair(snapped, factuals)
+        points = compiled.project(decoded, factuals, snap, snapped)
+        need = np.flatnonzero(implausible(broken, lambda hit: points[hit], np.arange(len(z))))
         if len(need):
             repaired = repair(
                 self.model, z[need].astype(np.float32), factuals[need], compiled, self.device,

@@ -76,3 +76,18 @@ def test_without_the_plausibility_filter_every_broken_point_is_repaired_as_befor
     still = lambda arr, rows: compiled.needs_repair(s.encoder.snap(arr), factuals[broken][rows])  # noqa: E731
     decoded[broken] = repair(s.model, z[broken], factuals[broken], compiled, s.device, needs=still)
     assert np.allclose(points, compiled.project(decoded, factuals), atol=1e-6)
+
+
+def test_projection_reuses_a_snap_the_caller_has_unless_a_category_is_forbidden():
+    s, z, factuals, compiled = case(min_pair_count=1)
+    decoded = s.decode(z)
+    snapped = s.encoder.snap(decoded)
+    kept = snapped.copy()
+    assert np.array_equal(compiled.project(decoded, factuals, snapped=snapped), compiled.project(decoded, factuals))
+    assert np.array_equal(snapped, kept)  # the caller's snap is not overwritten
+    no_managers = EncodedConstraints(Constraints(categories={"job": ["clerk"]}), s.encoder)
+    manager = s.encoder.column("job").start + 1
+    assert (snapped[:, manager] == 1).any()  # the plain snap picks the forbidden category somewhere ...
+    projected = no_managers.project(decoded, factuals, snapped=snapped)
+    assert not (projected[:, manager] == 1).any()  # ... the projection never does
+    assert np.array_equal(projected, no_managers.project(decoded, factuals))
