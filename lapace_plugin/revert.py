@@ -42,9 +42,9 @@ def revert_greedy(
     an index array); ``priority (N, features)``, if given, ranks the features each point should give back first
     (e.g. the features other options already change, :mod:`lapace_plugin.options`). ``confirm``, if given, is a
     last check of validity that ``evaluate`` leaves out: it is asked about each point's reversions in the order the
-    point would keep them, until one passes, so the result is that of an ``evaluate``
-    that includes it (:func:`first_confirmed`). Returns the reverted points, their target probabilities and the number of features reverted
-    per point.
+    point would keep them, until one passes, so the result is that of an ``evaluate`` that includes it
+    (:func:`first_confirmed`). Returns the reverted points, their target probabilities and the number of features
+    reverted per point.
     """
     blocks = [np.arange(points.shape[1])[b] for b in blocks]
     points, proba = points.copy(), np.asarray(proba, dtype=float).copy()
