@@ -234,8 +234,8 @@ class Lapace:
                 )
             held = validation_split(n_train, seed)[0]  # the rows training held out set the consistency thresholds
             state.consistency = ConsistencyCheck.fit(state.model, x[held], labels[held], self.continuous_weight, self.kl_weight, state.device)
-        self.state_, self.predict_proba_ = state, predict_proba
-        self._settle_centroids(x, labels)
+            self.state_, self.predict_proba_ = state, predict_proba
+            self._settle_centroids(x, labels)  # encodes every training row: torch work of the fit, on n_threads too
         state.fit_time = time.time() - start
         return self
 

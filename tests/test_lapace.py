@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lapace_plugin import Constraints, Lapace
 from lapace_plugin.encoding import TabularEncoder
@@ -218,3 +219,25 @@ def test_a_capped_increase_bounds_the_change(adult, strategy):
     broken = cf.assign(age=factuals["age"].to_numpy() + 6)
     assert constraints.violations(factuals, broken, adult.ds.schema)["age"].all()
     assert constraints.to_dict()["increase"] == {"age": 5.0, "education_num": None}
+
+
+def test_the_whole_fit_runs_on_n_threads_and_torch_keeps_its_own_afterwards():
+    """Training and the centroid settling after it (which encodes every training row) run on ``n_threads``: on a busy
+    2-core machine torch's own two threads made the settling 2-5x slower. Same rows either way."""
+    f = fitted("german")
+    seen = []
+
+    def proba(frame: pd.DataFrame) -> np.ndarray:
+        seen.append(torch.get_num_threads())
+        return f.model.predict_proba(frame)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Lapace(schema=f.ds.schema, epochs=1, n_threads=1, verbose=False).fit(f.X_train, proba, f.model.classes_)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen[0] == 2  # the labels, before the fit's torch work
+    assert len(seen) > 1 and set(seen[1:]) == {1}  # the settling's classifier calls
+    assert after == 2
