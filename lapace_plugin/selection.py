@@ -144,4 +144,6 @@ def failure_reason(space: LatentSpace, batch: QueryBatch, q: int, strategy: str)
         return "no valid centroid for target class %r" % (classes[target],)
     if strategy == "last":
         return "no target centroid is valid for this query after applying the constraints"
-    return "no point on any latent path to class %r is assigned to it (with the constraints applied)" % (classes[target],)
+    floor = ", or under min_probability" if strategy == "robust" else ""
+    return ("no point on any latent path to class %r is a valid counterfactual for it: each is assigned to another class, "
+            "implausible or outside the constraints%s" % (classes[target], floor))

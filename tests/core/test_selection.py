@@ -51,5 +51,9 @@ def test_a_query_without_any_point_fails_with_the_reason():
     point = (55.0, 30, "clerk")
     found = tiny.candidates(rows(point, point), (1, 2, 1), np.zeros((1, 2, 1), dtype=bool))
     selection = select(tiny.space(), tiny.batch(QUERY), found, 2, "first")
-    assert "no point on any latent path to class 1" in selection.failures[0]
+    assert selection.failures[0].startswith("no point on any latent path to class 1 is a valid counterfactual for it: "
+                                            "each is assigned to another class, implausible or outside the constraints")
+    assert "min_probability" not in selection.failures[0]
+    robust = select(tiny.space(), tiny.batch(QUERY), found, 2, "robust")
+    assert robust.failures[0].endswith("outside the constraints, or under min_probability")
     assert (selection.frame["rank"] == -1).all()
