@@ -188,7 +188,7 @@ class LatentSpace:
         if compiled is None:
             return snap(decoded), np.zeros(len(z), dtype=bool)
 
-        def implausible(broken: np.ndarray, projected: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
+        def repair_needed(broken: np.ndarray, projected: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
             """Which rows (the call's ``rows``) need gradient steps: their snapped decoding is ``broken`` and, with the
             plausibility filter on, the projection of those (``projected(hit)``, hit: positions in ``rows``) is
             implausible."""
@@ -201,13 +201,13 @@ class LatentSpace:
         def needs(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
             snapped = snap(arr, rows)
             broken = compiled.needs_repair(snapped, factuals[rows])
-            return implausible(broken, lambda hit: compiled.project(
+            return repair_needed(broken, lambda hit: compiled.project(
                 arr[hit], factuals[rows[hit]], lambda a: snap(a, rows[hit]), snapped[hit]), rows)
 
         snapped = snap(decoded)
         broken = compiled.needs_repair(snapped, factuals)
         points = compiled.project(decoded, factuals, snap, snapped)
-        need = np.flatnonzero(implausible(broken, lambda hit: points[hit], np.arange(len(z))))
+        need = np.flatnonzero(repair_needed(broken, lambda hit: points[hit], np.arange(len(z))))
         if len(need):
             repaired = repair(
                 self.model, z[need].astype(np.float32), factuals[need], compiled, self.device,

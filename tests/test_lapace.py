@@ -223,7 +223,7 @@ def test_a_capped_increase_bounds_the_change(adult, strategy):
 
 def test_the_whole_fit_runs_on_n_threads_and_torch_keeps_its_own_afterwards():
     """Training and the centroid settling after it (which encodes every training row) run on ``n_threads``: on a busy
-    2-core machine torch's own two threads made the settling 2-5x slower. Same rows either way."""
+    2-core machine torch's own two threads made the settling 2-5x slower."""
     f = fitted("german")
     seen = []
 
