@@ -85,7 +85,7 @@ class LapaceCarla(RecourseMethod):
           age"``, ``"change(months) <= 12 * change(age)"``; :mod:`lapace_plugin.relations`), default ``None``.
 
         The per-call parameters of :class:`lapace_plugin.Lapace` (``n_steps``, ``path``, ``search``, ``revert``,
-        ``max_points``, ``min_pair_count``, ``distinct``: :func:`lapace_plugin.params.per_call_names`) apply to every
+        ``max_points``, ``min_pair_count``, ``distinct``, ``max_lof``: :func:`lapace_plugin.params.per_call_names`) apply to every
         call of ``get_counterfactuals``; ``revert=True`` leaves nothing for CARLA's Redundancy metric to count.
     explainer
         Optional already fitted :class:`lapace_plugin.Lapace` for the same data and model (e.g.

@@ -45,7 +45,8 @@ How DiCE's arguments are translated (this module has no search of its own):
 - diversity: LAPACE's ``diverse=True`` is this adapter's default (DiCE's users expect ``total_CFs`` plans that
   differ in which features they change, :mod:`lapace_plugin.options`); no plan asks more of the person than another
   (a larger capital gain beside a smaller one is not a second plan), so a query may get fewer than ``total_CFs``
-  with the reason printed; ``max_per_feature=`` caps the plans changing one feature; ``generate_counterfactuals(...,
+  with the reason printed; ``max_per_feature=`` caps the plans changing one feature; ``max_lof=`` keeps every plan
+  typical of the approved rows while reverting (:mod:`lapace_plugin.typical`); ``generate_counterfactuals(...,
   diverse=False)`` returns each latent path's nearest point instead;
 - ``strategy`` (``"first"``, ``"robust"`` or ``"last"``, see :class:`lapace_plugin.Lapace`): chosen when the explainer is
   built (``dice_ml.Dice(d, m, method="lapace", strategy="last")``) and overridable per call
@@ -297,7 +298,7 @@ class LapaceDice(ExplainerBase, DiceTranslation, DiceResults):  # ExplainerBase 
         (``"first"``/``"robust"``/``"last"``, default the one given at construction), every per-call parameter of
         :class:`lapace_plugin.Lapace` (:func:`lapace_plugin.params.per_call_names`: ``n_steps``, ``path``, ``search``,
         ``revert``, ``diverse`` (default ``True`` here), ``min_probability``, ``max_points``, ``min_pair_count``,
-        ``distinct``...; default the explainer's) and
+        ``distinct``, ``max_lof``...; default the explainer's) and
         ``limit_steps_ls`` (DiCE's cap on post-hoc sparsity steps, default 10000).
 
         Returns

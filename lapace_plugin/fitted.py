@@ -2,7 +2,8 @@
 
 ``fit`` builds it, :mod:`lapace_plugin.persistence` writes it and reads it back whole, and
 :class:`~lapace_plugin.latent.LatentSpace` takes it; ``Lapace``'s fitted attributes (``schema_``, ``model_``,
-``centroids_``...) read from it (:func:`expose`). Its one cache, :class:`ProjectionCache`, is bounded.
+``centroids_``...) read from it (:func:`expose`). Its caches (:class:`ProjectionCache`, bounded, and the
+:class:`~lapace_plugin.typical.OutlierFactor` of each class) are not saved.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .latent import Centroids, Members
 from .lgmvae import LGMVAE
 from .schema import FeatureSchema
 from .support import PairSupport
+from .typical import OutlierFactor
 
 MAX_PROJECTIONS = 100_000
 """Most constrained signatures whose projected centroids (the ``last`` strategy) are kept between explain calls."""
@@ -82,6 +84,7 @@ class FittedState:
     centroids_moved: List[str] = field(default_factory=list)
     fit_time: float = 0.0
     projections: ProjectionCache = field(default_factory=ProjectionCache)
+    outlier_factor: OutlierFactor = field(default_factory=OutlierFactor)
     consistency: Optional[ConsistencyCheck] = None
 
     @property

@@ -15,6 +15,7 @@ import torch
 
 from .batch import Points
 from .constraints import Constraints, EncodedConstraints
+from .errors import InvalidParameterError
 from .lgmvae import LGMVAE
 from .relations import derive
 from .rules import assigned_to
@@ -93,6 +94,7 @@ class LatentSpace:
         self.support = state.support if min_pair_count > 0 else None
         self.min_pair_count = min_pair_count
         self.members = state.members
+        self._outlier_factor = state.outlier_factor
         self.inconsistent = state.inconsistent if consistency else None
 
     @property
@@ -103,6 +105,13 @@ class LatentSpace:
     def mu(self) -> np.ndarray:
         """Latent centroids ``(K, latent_dim)``."""
         return self.model.prior_mean.detach().cpu().numpy()
+
+    def outlier_factor(self, points: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Local outlier factor ``(N,)`` of encoded ``points (N, D)`` among the kept training rows of their target
+        class index ``target (N,)`` (:mod:`lapace_plugin.typical`)."""
+        if self.members is None:
+            raise InvalidParameterError("max_lof needs the training rows an explainer keeps: fit it with neighbours > 0")
+        return self._outlier_factor(self.members, self.m, points, target)
 
     def revertible(self) -> Tuple[List[str], List[np.ndarray]]:
         """The features a refiner may set back and their encoded columns (:meth:`TabularEncoder.blocks`): every feature

@@ -93,12 +93,13 @@ def jaccard_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 class Diverse:
     """Each path's option chosen among several of its valid points for distinct changed-feature sets (module
-    docstring); reverted points keep a target probability of at least ``min_probability``."""
+    docstring); reverted points keep a target probability of at least ``min_probability`` (and, given ``max_lof``, a
+    local outlier factor of at most it: :mod:`lapace_plugin.typical`)."""
 
     def __init__(self, min_probability: float = 0.0, pool: int = POOL, members: int = MEMBERS,
-                 max_per_feature: Optional[int] = None) -> None:
+                 max_per_feature: Optional[int] = None, max_lof: Optional[float] = None) -> None:
         self.min_probability, self.pool, self.members = min_probability, pool, members
-        self.max_per_feature = max_per_feature
+        self.max_per_feature, self.max_lof = max_per_feature, max_lof
 
     def refine(self, space: LatentSpace, batch: QueryBatch, candidates: Candidates) -> Candidates:
         """Candidates ``(n, m, 1)``: each path's chosen option, reverted (invalid where the path has no valid point,
@@ -136,7 +137,7 @@ class Diverse:
             if not len(live):
                 break
             q = pq[live]
-            evaluate, confirm = judges(space, batch, q, self.min_probability)
+            evaluate, confirm = judges(space, batch, q, self.min_probability, self.max_lof)
             moved, p, count = revert_greedy(
                 start[live], x[q], start_proba[live], blocks, judged.wrap(evaluate, q), sets[q].any(1),
                 confirm and confirmed.wrap(confirm, q),
@@ -226,10 +227,12 @@ class Diverse:
         return q[keep], points[keep], proba[keep]
 
 
-def judges(space: LatentSpace, batch: QueryBatch, q: np.ndarray, min_probability: float) -> Tuple[Evaluate, Optional[Confirm]]:
+def judges(space: LatentSpace, batch: QueryBatch, q: np.ndarray, min_probability: float,
+           max_lof: Optional[float] = None) -> Tuple[Evaluate, Optional[Confirm]]:
     """:func:`lapace_plugin.revert.revert_greedy`'s ``evaluate`` and ``confirm`` for candidates of queries ``q``:
-    valid and at least ``min_probability`` likely for the target class, the learned consistency check (the costliest)
-    as ``confirm`` (``None`` with the check off)."""
+    valid and at least ``min_probability`` likely for the target class; as ``confirm`` (the costliest checks, asked
+    only about rows a point would keep) the learned consistency check and, given ``max_lof``, a local outlier factor
+    among the target class's kept rows of at most ``max_lof`` (:mod:`lapace_plugin.typical`); ``None`` with neither."""
 
     def evaluate(rows: np.ndarray, moved: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         qq = q[rows]
@@ -238,6 +241,9 @@ def judges(space: LatentSpace, batch: QueryBatch, q: np.ndarray, min_probability
 
     def confirm(rows: np.ndarray, moved: np.ndarray) -> np.ndarray:
         qq = q[rows]
-        return space.consistent(moved, batch.encoded[qq], batch.raw.iloc[qq], batch.target[qq])
+        ok = np.ones(len(rows), dtype=bool) if max_lof is None else space.outlier_factor(moved, batch.target[qq]) <= max_lof
+        if ok.any():  # the consistency check, the costlier, only on typical rows
+            ok[ok] = space.consistent(moved[ok], batch.encoded[qq[ok]], batch.raw.iloc[qq[ok]], batch.target[qq[ok]])
+        return ok
 
-    return evaluate, (confirm if space.inconsistent is not None else None)
+    return evaluate, (confirm if space.inconsistent is not None or max_lof is not None else None)

@@ -185,6 +185,11 @@ PARAMETERS: Dict[str, Param] = {
                              "``diverse=True``: the most options of one query that change the same feature (``None``: no "
                              "cap). A person whose only lever is one feature then gets that many variants of it, not "
                              "``n_counterfactuals``, and the shortfall names the feature.", per_call=True),
+    "max_lof": Param(None, Nullable(Real(0.0, 1e6, low_open=True)),
+                     "``revert`` / ``diverse``: give a change back only while the plan's local outlier factor among the "
+                     "target class's kept training rows (10 neighbours) stays at most this, so that reverting never leaves "
+                     "a plan unlike every real row of the class (about 1: as typical as its neighbours; "
+                     ":mod:`lapace_plugin.typical`). ``None``: no such check.", per_call=True),
     "distinct": Param(True, Flag(),
                       "When a path's first valid point repeats an option another path of the query gave (the same row, "
                       "or within :data:`lapace_plugin.selection.SAME_OPTION` of it), use its next valid point that is a "

@@ -29,10 +29,11 @@ Predict = Callable[[pd.DataFrame], np.ndarray]
 
 class Revert:
     """Revert unneeded changes of the first valid point of each usable path (``revert=True``); a reverted point keeps
-    a target probability of at least ``min_probability`` (the strategy's floor)."""
+    a target probability of at least ``min_probability`` (the strategy's floor) and, given ``max_lof``, a local outlier
+    factor of at most it (:mod:`lapace_plugin.typical`)."""
 
-    def __init__(self, min_probability: float = 0.0) -> None:
-        self.min_probability = min_probability
+    def __init__(self, min_probability: float = 0.0, max_lof: Optional[float] = None) -> None:
+        self.min_probability, self.max_lof = min_probability, max_lof
 
     def refine(self, space: LatentSpace, batch: QueryBatch, candidates: Candidates) -> Candidates:
         """Candidates ``(n, m, 1)``: each path's first valid point with features set back while it stays valid."""
@@ -45,7 +46,7 @@ class Revert:
         x = batch.encoded
         q = np.repeat(np.arange(n), m)
         todo = np.flatnonzero(found)
-        evaluate, confirm = judges(space, batch, q[todo], self.min_probability)
+        evaluate, confirm = judges(space, batch, q[todo], self.min_probability, self.max_lof)
         reverted = np.zeros(n * m, dtype=int)
         _, blocks = space.revertible()
         points[todo], proba[todo], reverted[todo] = revert_greedy(
@@ -165,9 +166,10 @@ REFINERS: Registry[Refiner] = Registry("refiner", ("revert", Revert), ("diverse"
 
 def refiners_for(settings: Any, strategy: Strategy) -> List[Refiner]:
     """An explain call's refiners: ``diverse`` (which reverts too) or ``revert`` when its ``settings`` ask and the
-    strategy takes refiners; they keep the strategy's probability floor."""
+    strategy takes refiners; they keep the strategy's probability floor and the call's ``max_lof``."""
     if not strategy.refinable or not (settings.diverse or settings.revert):
         return []
     if settings.diverse:
-        return [REFINERS.build("diverse", min_probability=strategy.min_probability, max_per_feature=settings.max_per_feature)]
-    return [REFINERS.build("revert", min_probability=strategy.min_probability)]
+        return [REFINERS.build("diverse", min_probability=strategy.min_probability, max_per_feature=settings.max_per_feature,
+                               max_lof=settings.max_lof)]
+    return [REFINERS.build("revert", min_probability=strategy.min_probability, max_lof=settings.max_lof)]

@@ -231,6 +231,10 @@ def explain_parser() -> argparse.ArgumentParser:
                         help="strategy robust: target-class probability each counterfactual reaches (default: 0.6)")
     parser.add_argument("--diverse", action="store_true",
                         help="options that differ in which features they change (several points per path, reverted)")
+    parser.add_argument("--max-lof", type=float, default=None, metavar="LOF",
+                        help="with reverting (--diverse, or revert saved with the explainer): give a change back only while "
+                             "the plan's local outlier factor among the target class's training rows stays at most LOF "
+                             "(about 1: typical; default: the explainer's, no check)")
     parser.add_argument("--constraints", default=None,
                         help="'schema' (the schema's immutable and monotone features) or a JSON file of constraints "
                              "(keys immutable, increase, decrease, ranges, categories)")
@@ -264,7 +268,7 @@ def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
     predict_proba, _ = load_model(args.model, _saved_features(args.explainer), args.trust, args.trust_pickle)
     explainer = Lapace.load(args.explainer, predict_proba)
     settings = dict(strategy=args.strategy, constraints=constraints, min_probability=args.min_probability,
-                    diverse=args.diverse or None,
+                    diverse=args.diverse or None, max_lof=args.max_lof,
                     n_counterfactuals=args.n_counterfactuals, target_class=args.target_class)
     run_tag = "model sha256 " + distributed.file_digest(args.model)
     with distributed.connect(workers=args.workers, scheduler=args.scheduler, timeout=args.scheduler_timeout) as client:

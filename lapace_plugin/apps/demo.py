@@ -70,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--max-per-feature", type=int, default=None, metavar="N",
                         help="the most options of one person that change the same feature (default: no cap; with "
                              "2, a person whose only lever is capital gain gets two variants of it, not five)")
+    parser.add_argument("--max-lof", type=float, default=None, metavar="LOF",
+                        help="give a change back only while the plan's local outlier factor among the target class's "
+                             "training rows stays at most LOF (about 1: as typical as real rows; default: no check)")
     parser.add_argument("--min-probability", type=float, default=0.6,
                         help="strategy robust: the classifier's probability each option reaches (default: 0.6)")
     parser.add_argument("--advice", default="robust", choices=("first", "robust", "last"),
@@ -129,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         t = time.time()
         res = explainer.explain(queries, target_class=target, strategy=strategy, constraints=constraints, revert=args.revert,
                                 diverse=args.diverse and args.revert, min_probability=args.min_probability,
-                                max_per_feature=args.max_per_feature)
+                                max_per_feature=args.max_per_feature, max_lof=args.max_lof)
         summary.append(_summarise(res, time.time() - t, model, explainer, X_train))
         results[strategy] = res
         res.to_frame().to_csv(os.path.join(out, "counterfactuals_%s.csv" % strategy), index=False)

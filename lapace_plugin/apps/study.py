@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lapace study",
         description=(
-            "Comparative study of LAPACE (this package's lapace-first, -neighbour, -sparse, -fast, -revert, lapace-robust (one robust plan) and -robust-options, "
+            "Comparative study of LAPACE (this package's lapace-first, -neighbour, -sparse, -fast, -revert, lapace-robust (one robust plan), -robust-options and -robust-typical (one robust plan kept typical of the target class), "
             "lapace-last and lapace-constrained, and the paper's lapace-first-paper and lapace-last-paper) against NNCE, DRCE, RobXCE, C-CHVAE "
             "and REVISE (this package's implementations), ElliCE (the ellice package, with --classifier logistic), DiCE's random, genetic and kdtree methods (real dice-ml) and RoCELib's "
             "NNCE, KDTreeNNCE and DiverseRobustCE (real rocelib 0.2.3), on the bundled datasets, the paper's metrics "
