@@ -189,6 +189,22 @@ def test_max_per_feature_reaches_lapace_through_generate_counterfactuals(adult):
     assert most_options_on_one_feature(free) >= 2 and most_options_on_one_feature(capped) == 1
 
 
+def test_max_lof_reaches_lapace_through_generate_counterfactuals(adult):
+    """With a limit no plan meets, nothing is given back: the plans keep every change of their path points."""
+    features = adult.data.feature_names
+
+    def changed_per_plan(cfs):
+        counts = [(ex.final_cfs_df[features].to_numpy() != np.asarray(query, dtype=object)).sum(1)
+                  for query, ex in zip(adult.queries.itertuples(index=False), cfs.cf_examples_list)
+                  if ex.final_cfs_df is not None and len(ex.final_cfs_df)]
+        return np.concatenate(counts).mean()
+
+    kwargs = dict(total_CFs=3, desired_class="opposite", posthoc_sparsity_param=None)
+    free = adult.explainer.generate_counterfactuals(adult.queries, **kwargs)
+    kept = adult.explainer.generate_counterfactuals(adult.queries, max_lof=1e-6, **kwargs)
+    assert changed_per_plan(kept) > changed_per_plan(free) + 1
+
+
 def test_regression_models_are_rejected(adult):
     m = dice_ml.Model(model=adult.model.model, backend="sklearn", model_type="regressor")
     with pytest.raises(ValueError, match="classifiers"):
