@@ -53,6 +53,17 @@ def test_demo_help_names_the_revert_option(capsys):
     assert "--no-revert" in text and "--age-limit" in text and "--no-diverse" in text and "--min-probability" in text
 
 
+@pytest.mark.parametrize("option, value, name", [("--max-lof", "-1", "max_lof"), ("--min-probability", "1.5", "min_probability"),
+                                                 ("--max-per-feature", "0", "max_per_feature")])
+def test_a_bad_setting_is_refused_before_anything_is_trained_or_written(tmp_path, option, value, name):
+    from lapace_plugin.errors import InvalidParameterError
+
+    out = tmp_path / "out"
+    with pytest.raises(InvalidParameterError, match=name):
+        demo.main([option, value, "--out", str(out)])
+    assert not out.exists()
+
+
 def test_on_adult_family_status_is_not_advice():
     ds = datasets.load("adult")
     kept = demo.demo_constraints(ds.schema, 5.0, demo.NOT_ADVICE["adult"])

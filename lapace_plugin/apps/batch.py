@@ -24,6 +24,7 @@ from ..distributed import PARTITION_ROWS, SCHEDULER_TIMEOUT, check_output, count
 from ..errors import InvalidParameterError
 from ..explainer import Lapace
 from ..files import check_output_folder, read_json
+from ..params import check_call
 from ..schema import FeatureSchema
 from ..strategies import STRATEGIES
 from .cli import Parser
@@ -256,6 +257,7 @@ def run_explain(args: argparse.Namespace) -> Tuple[Any, List[float]]:
     """Run ``lapace explain``; returns the ``BatchExplanation`` and the peak memory (MB) of each worker process."""
     from .. import distributed
 
+    check_call(dict(min_probability=args.min_probability, max_lof=args.max_lof))
     check_output(args.output, inputs={"--input": args.input, "--explainer": args.explainer, "--model": args.model,
                                       "--constraints": None if args.constraints in (None, "schema") else args.constraints},
                  option="--output")

@@ -16,6 +16,7 @@ from ..constraints import Constraints
 from ..evaluation import metrics
 from ..evaluation.models import make_classifier, split
 from ..explainer import Lapace
+from ..params import check_call
 from ..result import Explanation
 from ..rules import changed_features
 from . import plots
@@ -96,6 +97,7 @@ def demo_constraints(schema: Any, age_limit: float, keep: Sequence[str] = (), re
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    check_call(dict(min_probability=args.min_probability, max_per_feature=args.max_per_feature, max_lof=args.max_lof))
     out = args.out or os.path.join("lapace-output", args.dataset)
     os.makedirs(out, exist_ok=True)
     ds = datasets.load(args.dataset)

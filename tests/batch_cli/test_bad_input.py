@@ -33,6 +33,15 @@ def test_a_repeated_id_in_another_partition_is_refused_naming_it(tiny, tmp_path,
     assert not os.path.exists(str(tmp_path / "out"))  # refused before writing: not even the folder
 
 
+def test_bad_explain_settings_are_refused_before_the_model_is_loaded(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    base = ["explain", "--explainer", str(tmp_path / "none"), "--model", str(tmp_path / "none.joblib"), "--input",
+            str(tmp_path / "none.csv"), "--output", out]
+    refused(capsys, base + ["--max-lof", "0"], "max_lof must be in (0, 1e+06], got 0.0")
+    refused(capsys, base + ["--min-probability", "2"], "min_probability")
+    assert not os.path.exists(out)
+
+
 def test_an_empty_input_says_so_and_writes_an_empty_valid_output(tiny, tmp_path, capsys, explain_args):
     for name, write in (("empty.parquet", lambda f, p: f.to_parquet(p, index=False)),
                         ("header.csv", lambda f, p: f.to_csv(p, index=False))):
