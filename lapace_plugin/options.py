@@ -27,9 +27,13 @@ and the query's shortfall reason repeats it.
 Measured on the demo's setting (adult, random forest, 100 refused people, the demo's constraints; first / robust):
 without the dominance rule 4.3 / 3.7 options per person, 22% of them asking more than another option of the same
 person (mostly the same capital gain at larger amounts); with it 3.5 / 2.9 at :data:`POOL` 4 and :data:`MEMBERS` 8,
-and 3.8 / 3.1 at 8 and 16. For about half of these people no training row of the target class, projected onto their
-constraints, is valid without a capital gain, so that feature stays in most options unless ``max_per_feature`` caps
-it (2: 2.9 / 2.4 options per person, capital gain in 49% / 58% of them).
+and 3.8 / 3.1 at 8 and 16. Since the time relation and the kept capital loss (fewer plans are possible), :data:`POOL`
+8 and :data:`MEMBERS` 16 gave 3.14 / 2.52, :data:`MEMBERS` 32 gives 3.49 / 3.05 (64: 3.54 / 3.07; :data:`POOL` 16 or
+32 changes nothing, the paths' own valid points are few under these constraints), at 0.09 s per person instead of
+0.05-0.07, with the study's one-plan figures (``lapace-robust``, adult, german and wine, 2 seeds) within 0.002 of L1,
+the same model robustness and median LOF within 0.003. For about half of these people no training row of the target
+class, projected onto their constraints, is valid without a capital gain, so that feature stays in most options unless
+``max_per_feature`` caps it (2: 2.9 / 2.4 options per person, capital gain in 49% / 58% of them).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ NOTE_CAPPED = "its options change %s, which max_per_feature=%d options already c
 POOL = 8
 """Valid points of each path tried as its option (module docstring: 8 rather than 4 gives more options that ask
 no more than others)."""
-MEMBERS = 16
+MEMBERS = 32
 """Training rows of the target class tried per path of a query (pooled over its paths): the nearest that are valid
 once projected onto the query's constraints, among the :data:`SCANNED` nearest."""
 SHORT = 3
