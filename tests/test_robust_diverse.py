@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lapace_plugin.distance import mean_l1
 from lapace_plugin.evaluation import metrics
 from lapace_plugin.options import asks_no_more
+from lapace_plugin.selection import SAME_OPTION
 
 from fitted import fitted, unfavourable
 
@@ -55,6 +57,21 @@ def test_diverse_options_differ_in_which_features_they_change():
     labels = diverse.counterfactuals.index.get_level_values("query")
     distinct_sets = [len({tuple(r) for r in changed[labels == q]}) / float((labels == q).sum()) for q in np.unique(labels)]
     assert np.mean(distinct_sets) > 0.8  # most options of a person change a set of features no other option changes
+
+
+def test_diverse_never_spends_a_path_on_an_option_it_already_offers():
+    # selection counts two options closer than SAME_OPTION as one; diverse chooses another candidate instead
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    res = f.explainer.explain(queries, strategy="robust", diverse=True, constraints="schema")
+    assert not [r for r in res.shortfalls.values() if "ended on an option another path gave" in r], res.shortfalls
+    notes = res.to_frame()["note"].fillna("")
+    assert not notes.str.startswith("same option").any()
+    cfs, encoder = res.counterfactuals, f.explainer.state_.encoder
+    for label in np.unique(cfs.index.get_level_values("query")):
+        parts = encoder.parts(encoder.encode(cfs.loc[label]))
+        gaps = mean_l1((parts[0][:, None], parts[1][:, None]), (parts[0][None], parts[1][None]))
+        assert (gaps[~np.eye(len(gaps), dtype=bool)] >= SAME_OPTION).all(), label
 
 
 def test_option_diversity_is_the_mean_pairwise_jaccard_distance_of_changed_features():

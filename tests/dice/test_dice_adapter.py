@@ -567,6 +567,18 @@ def test_fewer_counterfactuals_than_asked_are_explained(capsys, adult):
             assert not ex.final_cfs_df.duplicated().any()
 
 
+def test_four_options_that_differ_for_almost_every_person_with_six_features_to_vary(capsys, adult):
+    capsys.readouterr()
+    vary = ["age", "workclass", "education_num", "occupation", "hours_per_week", "capital_gain"]
+    res = adult.explainer.generate_counterfactuals(adult.queries, total_CFs=4, desired_class="opposite", features_to_vary=vary)
+    out = capsys.readouterr().out
+    assert "ended on an option another path gave" not in out  # a candidate that repeats an option gives way to another
+    counts = np.array([0 if ex.final_cfs_df is None else len(ex.final_cfs_df[adult.data.feature_names].drop_duplicates())
+                       for ex in res.cf_examples_list])
+    covered = counts > 0
+    assert covered.mean() >= 0.9 and (counts[covered] == 4).mean() >= 0.75, counts
+
+
 def test_a_permitted_range_with_one_bound_is_named(adult):
     with pytest.raises(ValueError, match=r"permitted_range for 'age' must be \[low, high\], got \[30\]"):
         adult.explainer.generate_counterfactuals(adult.queries.iloc[:2], total_CFs=2, permitted_range={"age": [30]})
