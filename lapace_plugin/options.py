@@ -12,14 +12,14 @@ gain"), and selection drops the repeats. :class:`Diverse` instead, for each quer
 2. chooses the query's options one at a time. Before each choice, every candidate still open is reverted
    (:func:`lapace_plugin.revert.revert_greedy`) preferring to give back the features the options already chosen
    change. A candidate may be offered only if no option already offered asks no more of the person
-   (:func:`asks_no_more`: "capital gain 0 -> 25,124" is no option beside "capital gain 0 -> 8,614"), if it is not
-   the same option as one offered (closer than :data:`lapace_plugin.selection.SAME_OPTION`, which selection would
-   drop: "capital gain 7,298 and 45 hours" beside "capital gain 8,614") and, with ``max_per_feature``, if it changes
-   no feature that many options already change. Among those, short plans (at most
-   :data:`SHORT` changes) come first, and the option chosen is the candidate whose changed-feature set is farthest
-   (Jaccard distance) from the closest option already chosen, then the one changing the fewest features that earlier
-   options change, then the nearest to the query. The first option is the nearest short candidate. Its path is then
-   used. Last, an option that asks more than one chosen after it is dropped.
+   (:func:`asks_no_more`: "capital gain 0 -> 25,124" is no option beside "capital gain 0 -> 8,614"), if it is not the
+   same option as one offered (closer than :data:`lapace_plugin.selection.SAME_OPTION`, which selection would drop:
+   "capital gain 7,298 and 45 hours" beside "capital gain 8,614") and, with ``max_per_feature``, if it changes no
+   feature that many options already change. Among those, short plans (at most :data:`SHORT` changes) come first, and
+   the option chosen is the candidate whose changed-feature set is farthest (Jaccard distance) from the closest option
+   already chosen, then the one changing the fewest features that earlier options change, then the nearest to the
+   query. The first option is the nearest short candidate. Its path is then used. Last, an option that asks more than
+   one chosen after it is dropped.
 
 Each path still gives at most one option, so ``Explanation.to_frame()`` keeps one row per path, and every option is
 valid, within the constraints, plausible and at least ``min_probability`` likely for the target class (the strategy's
@@ -31,15 +31,15 @@ without the dominance rule 4.3 / 3.7 options per person, 22% of them asking more
 person (mostly the same capital gain at larger amounts); with it 3.5 / 2.9 at :data:`POOL` 4 and :data:`MEMBERS` 8,
 and 3.8 / 3.1 at 8 and 16. Since the time relation and the kept capital loss (fewer plans are possible), :data:`POOL`
 8 and :data:`MEMBERS` 16 gave 3.14 / 2.52, :data:`MEMBERS` 32 gives 3.49 / 3.05 (64: 3.54 / 3.07; :data:`POOL` 16 or
-32 changes nothing, the paths' own valid points are few under these constraints), at 0.09 s per person instead of
-0.05-0.07, with the study's one-plan figures (``lapace-robust``, adult, german and wine, 2 seeds) within 0.002 of L1,
+32 changes nothing, the paths' own valid points are few under these constraints), at 0.06-0.09 s per person (16:
+0.05-0.07), with the study's one-plan figures (``lapace-robust``, adult, german and wine, 2 seeds) within 0.002 of L1,
 the same model robustness and median LOF within 0.003. For about half of these people no training row of the target
 class, projected onto their constraints, is valid without a capital gain, so that feature stays in most options unless
-``max_per_feature`` caps it (2: 2.9 / 2.4 options per person, capital gain in 49% / 58% of them). Choosing another candidate where one would
-repeat an option (before, selection dropped the repeat and the path gave nothing) raised the demo's 3.49 / 3.05 to
-3.91 / 3.26, and through DiCE (adult, ``total_CFs=4``, six features to vary, 100 refused people) the people with 4
-distinct options from 79% to 95% (the other 5: 3 without any valid point, 2 whose remaining plans ask more than one
-offered).
+``max_per_feature`` caps it (2: 2.9 / 2.4 options per person, capital gain in 49% / 58% of them). Choosing another
+candidate where one would repeat an option (before, selection dropped the repeat and the path gave nothing) raised the
+demo's 3.49 / 3.05 to 3.91 / 3.26, and through DiCE (adult, ``total_CFs=4``, six features to vary, 100 refused people)
+the people with 4 distinct options from 79% to 95% (the other 5: 3 without any valid point, 2 whose remaining plans
+ask more than one offered).
 """
 
 from __future__ import annotations
