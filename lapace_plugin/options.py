@@ -159,10 +159,12 @@ class Diverse:
             earlier = np.arange(m)[None] < n_kept[q][:, None]  # (N, m) slots holding an option
             spread = np.where(earlier, jaccard_distance(sets[q], changed[:, None]), np.inf).min(1)
             spread[~earlier.any(1)] = 1.0
-            near = mean_l1(enc.parts(moved), (query_parts[0][q], query_parts[1][q]))
+            mine, options = enc.parts(moved), enc.parts(kept[q])  # each candidate's and its query's options' parts
+            near = mean_l1(mine, (query_parts[0][q], query_parts[1][q]))
             used = (changed & sets[q].any(1)).sum(1)  # features an earlier option already changes
-            easier = asks_no_more(enc.parts(kept[q]), enc.parts(moved[:, None]), (query_parts[0][q, None], query_parts[1][q, None]))
-            twin = (earlier & (mean_l1(enc.parts(kept[q]), enc.parts(moved[:, None])) < SAME_OPTION)).any(1)
+            mine = (mine[0][:, None], mine[1][:, None])
+            easier = asks_no_more(options, mine, (query_parts[0][q, None], query_parts[1][q, None]))
+            twin = (earlier & (mean_l1(options, mine) < SAME_OPTION)).any(1)
             over = changed & (sets[q].sum(1) >= cap)
             capped, asks_more = over.any(1), (earlier & easier).any(1)
             np.logical_or.at(blocked, q[capped], over[capped])
