@@ -161,7 +161,7 @@ def _select_chunk(space: LatentSpace, part: QueryBatch, chosen: Strategy, refine
         found = refiner.refine(space, part, found)
     # "last" keeps every distinct centroid, so that its options are the same for every query
     distinct = settings.distinct and settings.strategy != "last"
-    return select(space, part, found, settings.n_counterfactuals, settings.strategy, distinct)
+    return select(space, part, found, settings.n_counterfactuals, settings.strategy, distinct, getattr(chosen, "walk", None))
 
 
 @expose

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .batch import Points
+from .batch import CLASS, CONSISTENCY, CONSTRAINT, PAIR, Points
 from .constraints import Constraints, EncodedConstraints
 from .errors import InvalidParameterError
 from .lgmvae import LGMVAE
@@ -280,20 +280,21 @@ class LatentSpace:
         """Like :meth:`judge` for raw rows already built (``factuals``: encoded, and ``exempt``, for the plausibility
         filter, :meth:`rare`)."""
         probs = self.predict(raw)
-        valid = assigned_to(probs, target)  # a row the classifier cannot score is never a counterfactual
-        # each check judges only rows of the target class that passed the checks before it, the costliest last
-        hit = np.flatnonzero(valid)
-        if len(hit):
-            valid[hit] = ~self.rare(points[hit], None if factuals is None else factuals[hit], exempt)
-        hit = hit[valid[hit]]
-        if constraints is not None and len(hit):
-            valid[hit] = ~constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)
-        hit = hit[valid[hit]]
-        if learned and self.inconsistent is not None and len(hit):
-            valid[hit] = ~self.inconsistent(raw.iloc[hit], target[hit])
+        # a row the classifier cannot score is never a counterfactual
+        failed = np.where(assigned_to(probs, target), -1, CLASS)
+        checks: List[Tuple[int, Callable[[np.ndarray], np.ndarray]]] = [
+            (PAIR, lambda hit: self.rare(points[hit], None if factuals is None else factuals[hit], exempt))]
+        if constraints is not None:
+            checks.append((CONSTRAINT, lambda hit: constraints.broken(raw_factuals.iloc[hit], raw.iloc[hit], self.schema)))
+        if learned and self.inconsistent is not None:
+            checks.append((CONSISTENCY, lambda hit: self.inconsistent(raw.iloc[hit], target[hit])))
+        for code, fails in checks:  # each judges only the rows that passed the checks before it, the costliest last
+            hit = np.flatnonzero(failed < 0)
+            if len(hit):
+                failed[hit[fails(hit)]] = code
         return Points(
-            encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=valid,
-            repaired=np.zeros(len(points), dtype=bool) if repaired is None else repaired,
+            encoded=points, raw=raw, proba=probs[np.arange(len(points)), target], valid=failed < 0,
+            repaired=np.zeros(len(points), dtype=bool) if repaired is None else repaired, failed=failed,
         )
 
 

@@ -14,8 +14,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 import pandas as pd
 
-from .batch import Points, QueryBatch
-from .contracts import PathKind
+from .batch import FLOOR, Candidates, Points, QueryBatch
+from .contracts import PathKind, Search
 from .distance import mean_l1
 from .latent import Correction, LatentSpace
 from .registry import Registry
@@ -196,7 +196,9 @@ class PathWalk:
                 correction = Correction(offset, margin * fade, tolerance * fade)
             points[rest], repaired[rest] = space.realise(z, x[q[rest]], batch.compiled, correction)
         judged = space.judge(points, x[q], batch.raw.iloc[q], batch.target[q], batch.constraints, repaired)
-        judged.valid &= judged.proba >= self.min_probability
+        low = judged.valid & (judged.proba < self.min_probability)
+        judged.valid &= ~low
+        judged.failed[low] = FLOOR
         return judged
 
 
@@ -204,6 +206,24 @@ def walk(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int, 
     """Bind path kind ``kind`` to ``batch`` with ``n_steps + 1`` points per path (valid: target probability at least
     ``min_probability``)."""
     return PathWalk(space, batch, kind, np.linspace(0.0, 1.0, n_steps + 1), min_probability)
+
+
+class WalkingStrategy:
+    """A strategy whose candidates are points of its paths, found by its search: ``kind``, ``search``, ``n_steps`` and
+    ``min_probability`` are the subclass's."""
+
+    kind: LatentPath
+    search: Search
+    n_steps: int
+    min_probability: float
+
+    def walk(self, space: LatentSpace, batch: QueryBatch) -> PathWalk:
+        """Every point of ``batch``'s paths, realised and judged on demand (also what a failed query is diagnosed from,
+        :func:`lapace_plugin.selection.select`)."""
+        return walk(space, batch, self.kind, self.n_steps, self.min_probability)
+
+    def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
+        return self.search.run(self.walk(space, batch))
 
 
 def path_frame(space: LatentSpace, batch: QueryBatch, kind: LatentPath, n_steps: int, min_probability: float = 0.0) -> pd.DataFrame:

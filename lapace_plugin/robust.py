@@ -16,19 +16,14 @@ choose their own point.
 
 from __future__ import annotations
 
-from .batch import Candidates, QueryBatch
 from .contracts import PathKind, Search
-from .latent import LatentSpace
-from .paths import walk
+from .paths import WalkingStrategy
 
 
-class Robust:
+class Robust(WalkingStrategy):
     """The first point on each path with target probability at least ``min_probability``."""
 
     refinable = True  # refiners keep the floor (``min_probability``)
 
     def __init__(self, kind: PathKind, search: Search, n_steps: int, min_probability: float = 0.6) -> None:
         self.kind, self.search, self.n_steps, self.min_probability = kind, search, n_steps, float(min_probability)
-
-    def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
-        return self.search.run(walk(space, batch, self.kind, self.n_steps, self.min_probability))

@@ -8,14 +8,15 @@ contributes nothing. A query keeps its ``k`` nearest distinct options.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
-from .batch import Candidates, QueryBatch
+from .batch import CHECKS, Candidates, QueryBatch
 from .distance import Parts, mean_l1
 from .latent import LatentSpace
+from .paths import PathWalk
 
 SAME_OPTION = 0.01
 """Two counterfactuals of a query closer than this mean per-feature distance (:func:`lapace_plugin.distance.mean_l1`)
@@ -39,10 +40,12 @@ class Selection:
         self.frame, self.failures, self.shortfalls = frame, failures, shortfalls
 
 
-def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int, strategy: str, distinct: bool = True) -> Selection:
+def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int, strategy: str, distinct: bool = True,
+           walk: Optional[Callable[[LatentSpace, QueryBatch], PathWalk]] = None) -> Selection:
     """The chosen point and rank of every path of ``batch`` (see the module docstring; ``distinct=False`` keeps each
     path's first valid point even when it repeats another path's row, which then gives nothing, and counts only equal
-    rows as the same)."""
+    rows as the same). Given the strategy's ``walk`` (:meth:`lapace_plugin.paths.WalkingStrategy.walk`), a failed
+    query's reason counts which check each point of its paths failed (:func:`path_checks`)."""
     n, m = batch.components.shape
     valid = candidates.valid & batch.usable[:, :, None]
     step = np.where(valid.any(-1), valid.argmax(-1), -1)
@@ -57,6 +60,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
     failures: Dict[Any, str] = {}
     shortfalls: Dict[Any, str] = {}
     labels = list(batch.raw.index)
+    failed: List[int] = []
     for q in range(n):
         kept: List[Tuple[int, int]] = []  # (path, step) of each kept option
         owner: List[int] = []
@@ -82,8 +86,13 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
                 notes[q, owner[i]] = NOTE_NEARER % k
         if not kept:
             failures[labels[q]] = failure_reason(space, batch, q, strategy)
+            failed.append(q)
         elif len(kept) < k:
             shortfalls[labels[q]] = shortfall_reason(notes[q], len(kept), k)
+    open_paths = [q for q in failed if batch.usable[q].any()]
+    if walk is not None and open_paths:
+        for q, checked in zip(open_paths, path_checks(walk(space, batch.take(np.asarray(open_paths))))):
+            failures[labels[q]] = failure_reason(space, batch, q, strategy, checked)
     found = step >= 0
     chosen = candidates.at(step)
     frame = pd.DataFrame({
@@ -134,8 +143,31 @@ def shortfall_reason(notes: np.ndarray, found: int, k: int) -> str:
     return "%d distinct counterfactual%s of %d asked: %s" % (found, "" if found == 1 else "s", k, "; ".join(parts))
 
 
-def failure_reason(space: LatentSpace, batch: QueryBatch, q: int, strategy: str) -> str:
-    """Why query position ``q`` got no counterfactual."""
+def path_checks(walk: PathWalk) -> List[str]:
+    """Per query of ``walk``'s batch, how many points of its usable paths failed each check of
+    :data:`lapace_plugin.batch.CHECKS` (the first failed), and the highest target probability among them: "of the 100
+    points of its 5 paths: 91 assigned to another class, 9 under min_probability; the highest probability of class 1
+    among them is 0.563". Every point is realised and judged again (a grid of the failed queries' paths)."""
+    batch, s = walk.batch, len(walk.taus)
+    start = 1 if walk.starts_at_input else 0  # a path that starts at the query holds it at tau 0
+    usable, steps = np.flatnonzero(batch.usable.reshape(-1)), np.arange(start, s)
+    paths = np.repeat(usable, len(steps))
+    points = walk(paths, np.tile(steps, len(usable)))
+    owner = batch.of_paths(paths)
+    out = []
+    for q in range(batch.n):
+        mine = owner == q
+        counts = np.bincount(points.failed[mine] + 1, minlength=len(CHECKS) + 1)
+        parts = ["%d %s" % (c, check) for c, check in zip(counts[1:], CHECKS) if c]
+        if counts[0]:  # valid on its path, yet no option (a plan a refiner's check refused, a point a fast search skipped)
+            parts.append("%d valid but giving no option" % counts[0])
+        out.append("of the %d points of its %d paths: %s; the highest probability of class %r among them is %.3f" % (
+            mine.sum(), batch.usable[q].sum(), ", ".join(parts), walk.space.classes[batch.target[q]], points.proba[mine].max()))
+    return out
+
+
+def failure_reason(space: LatentSpace, batch: QueryBatch, q: int, strategy: str, checked: Optional[str] = None) -> str:
+    """Why query position ``q`` got no counterfactual (``checked``: what :func:`path_checks` found on its paths)."""
     classes = space.classes
     target = batch.target[q]
     if batch.predicted[q] == target:
@@ -145,5 +177,5 @@ def failure_reason(space: LatentSpace, batch: QueryBatch, q: int, strategy: str)
     if strategy == "last":
         return "no target centroid is valid for this query after applying the constraints"
     floor = ", or under min_probability" if strategy == "robust" else ""
-    return ("no point on any latent path to class %r is a valid counterfactual for it: each is assigned to another class, "
-            "implausible or outside the constraints%s" % (classes[target], floor))
+    return "no point on any latent path to class %r is a valid counterfactual for it: %s" % (
+        classes[target], checked or "each is assigned to another class, implausible or outside the constraints" + floor)

@@ -19,12 +19,12 @@ import pandas as pd
 from .batch import Candidates, Points, QueryBatch
 from .contracts import PathKind, Search, Strategy
 from .latent import LatentSpace
-from .paths import walk
+from .paths import WalkingStrategy
 from .registry import Registry
 from .robust import Robust
 
 
-class First:
+class First(WalkingStrategy):
     """The first valid point on each path (proximal end of the spectrum)."""
 
     refinable = True  # refiners (revert) apply to its counterfactuals
@@ -32,9 +32,6 @@ class First:
 
     def __init__(self, kind: PathKind, search: Search, n_steps: int) -> None:
         self.kind, self.search, self.n_steps = kind, search, n_steps
-
-    def candidates(self, space: LatentSpace, batch: QueryBatch) -> Candidates:
-        return self.search.run(walk(space, batch, self.kind, self.n_steps))
 
 
 class Last:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
+from lapace_plugin.batch import CHECKS
 from lapace_plugin.distance import mean_l1
 from lapace_plugin.evaluation import metrics
 from lapace_plugin.options import asks_no_more
@@ -30,6 +33,28 @@ def test_robust_returns_each_paths_first_point_with_the_probability_floor():
     both = first.merge(chosen, on=["query", "component"], suffixes=("_first", "_robust"))
     assert len(both) and (both["tau_robust"] >= both["tau_first"]).all()
     assert (both["probability_robust"] > both["probability_first"]).mean() > 0.5
+
+
+def test_a_failed_query_says_which_check_each_point_of_its_paths_failed():
+    f = fitted("adult")
+    queries = unfavourable(f, 30)
+    res = f.explainer.explain(queries, strategy="robust", min_probability=0.9)
+    assert res.failures  # a floor this high leaves some people without an option
+    paths = res.paths
+    for label, reason in res.failures.items():
+        found = re.search(r"of the (\d+) points of its (\d+) paths: (.*); the highest probability of class 1 among them "
+                          r"is ([0-9.]+)$", reason)
+        assert found, reason
+        n_points, n_paths = int(found.group(1)), int(found.group(2))
+        counts = {check: int(c) for c, check in re.findall(r"(\d+) ([a-z_ ]+?)(?:,|$)", found.group(3))}
+        assert set(counts) <= set(CHECKS) and sum(counts.values()) == n_points and n_points % n_paths == 0
+        highest = float(found.group(4))
+        mine = paths[paths["query"] == label]
+        assert highest <= mine["probability"].max() + 0.005 and not mine["valid"].any()
+        if set(counts) <= {"assigned to another class", "under min_probability"}:
+            assert highest <= 0.9  # nothing else stopped its points: none reached the floor (shown to 3 decimals)
+    plain = f.explainer.explain(queries.iloc[:5], strategy="last", min_probability=0.9).failures
+    assert all("of the" not in reason for reason in plain.values())  # a centroid is no path: the short reason stays
 
 
 def test_reverting_a_robust_counterfactual_keeps_its_floor():
