@@ -89,7 +89,7 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
             failed.append(q)
         elif len(kept) < k:
             shortfalls[labels[q]] = shortfall_reason(notes[q], len(kept), k)
-    open_paths = [q for q in failed if batch.usable[q].any()]
+    open_paths = [q for q in failed if batch.usable[q].any() and batch.predicted[q] != batch.target[q]]  # paths to walk
     if walk is not None and open_paths:
         for q, checked in zip(open_paths, path_checks(walk(space, batch.take(np.asarray(open_paths))))):
             failures[labels[q]] = failure_reason(space, batch, q, strategy, checked)
