@@ -85,14 +85,14 @@ def select(space: LatentSpace, batch: QueryBatch, candidates: Candidates, k: int
             else:
                 notes[q, owner[i]] = NOTE_NEARER % k
         if not kept:
-            failures[labels[q]] = failure_reason(space, batch, q, strategy)
             failed.append(q)
         elif len(kept) < k:
             shortfalls[labels[q]] = shortfall_reason(notes[q], len(kept), k)
     open_paths = [q for q in failed if batch.usable[q].any() and batch.predicted[q] != batch.target[q]]  # paths to walk
-    if walk is not None and open_paths:
-        for q, checked in zip(open_paths, path_checks(walk(space, batch.take(np.asarray(open_paths))))):
-            failures[labels[q]] = failure_reason(space, batch, q, strategy, checked)
+    checked = {} if walk is None or not open_paths else dict(
+        zip(open_paths, path_checks(walk(space, batch.take(np.asarray(open_paths))))))
+    for q in failed:
+        failures[labels[q]] = failure_reason(space, batch, q, strategy, checked.get(q))
     found = step >= 0
     chosen = candidates.at(step)
     frame = pd.DataFrame({
