@@ -90,11 +90,14 @@ class Memo:
 
     :class:`lapace_plugin.options.Diverse` reverts every open candidate of a query once per option it chooses, from
     the same start and mostly through the same rows: on credit's study setting (100 queries, the ``lapace-robust``
-    settings) its three rounds ask about 2.33 million rows, of which 1.65 million are new to the memo.
+    settings) its three rounds ask about 2.33 million rows, of which 1.65 million are new to the memo. A pair's key
+    is the bytes of its owner and row, built for a whole call in one array operation, and the verdicts are kept in
+    arrays indexed through one dictionary, so a call costs a few dictionary operations per row.
     """
 
     def __init__(self) -> None:
-        self.seen: Dict[Tuple[int, bytes], Tuple[Any, ...]] = {}
+        self.index: Dict[bytes, int] = {}  # key -> position in the verdict columns
+        self.columns: List[np.ndarray] = []
         self.single = False  # whether the judge returns one array rather than a tuple
 
     def wrap(self, judge: Callable[[np.ndarray, np.ndarray], Any], owners: np.ndarray) -> Callable[[np.ndarray, np.ndarray], Any]:
@@ -102,20 +105,30 @@ class Memo:
         called once per pair never judged before; the same return type."""
 
         def memoised(rows: np.ndarray, candidates: np.ndarray) -> Any:
-            keys = [(int(o), c.tobytes()) for o, c in zip(owners[rows], candidates)]
-            new: Dict[Tuple[int, bytes], int] = {}
-            for i, key in enumerate(keys):
-                if key not in self.seen and key not in new:
-                    new[key] = i
+            keys = pair_keys(owners[rows], candidates)
+            first = dict(zip(keys, range(len(keys))))  # each distinct key, in order, at one of its positions
+            new = [key for key in first if key not in self.index]
             if new or not keys:
-                idx = np.fromiter(new.values(), dtype=int, count=len(new))
+                idx = np.array([first[key] for key in new], dtype=int)
                 out = judge(rows[idx], candidates[idx])
                 self.single = not isinstance(out, tuple)
-                columns = [np.asarray(c).tolist() for c in ((out,) if self.single else out)]
-                self.seen.update(zip(new, zip(*columns)))
                 if not keys:
                     return out
-            columns = [np.array(c) for c in zip(*[self.seen[key] for key in keys])]
+                fresh = [np.asarray(c) for c in ((out,) if self.single else out)]
+                self.index.update(zip(new, range(len(self.index), len(self.index) + len(new))))
+                self.columns = fresh if not self.columns else [np.concatenate(p) for p in zip(self.columns, fresh)]
+            at = np.fromiter(map(self.index.__getitem__, keys), dtype=np.int64, count=len(keys))
+            columns = [c[at] for c in self.columns]
             return columns[0] if self.single else tuple(columns)
 
         return memoised
+
+
+def pair_keys(owners: np.ndarray, rows: np.ndarray) -> List[bytes]:
+    """One ``bytes`` key per ``(owner, row)`` pair: the owner's 8 bytes, then the row's."""
+    rows = np.ascontiguousarray(rows).reshape(len(rows), -1)
+    width = rows.shape[1] * rows.itemsize
+    raw = np.empty((len(rows), 8 + width), dtype=np.uint8)
+    raw[:, :8] = np.asarray(owners, dtype="<i8").reshape(-1, 1).view(np.uint8)
+    raw[:, 8:] = rows.view(np.uint8).reshape(len(rows), width)
+    return raw.view("V%d" % (8 + width)).ravel().tolist()
