@@ -31,12 +31,23 @@ def _fitted(cls, german, **kwargs):
     return cls(schema=schema, immutable="schema", vae_params=FAST_VAE, random_state=0, **kwargs).fit(X_train, model.predict_proba)
 
 
+@pytest.fixture(scope="module")
+def explained(german):
+    """Each latent baseline fitted on its own VAE, with its counterfactuals and failures for the queries (read by
+    several tests: one fit and one explain each)."""
+    queries = german[3]
+    out = {}
+    for cls in (CCHVAE, Revise):
+        method = _fitted(cls, german)
+        out[cls] = method, method.explain(queries, target_class=1), dict(method.failures)
+    return out
+
+
 @pytest.mark.parametrize("cls", [CCHVAE, Revise])
-def test_latent_baselines_return_valid_rows_that_keep_the_immutables(cls, german):
+def test_latent_baselines_return_valid_rows_that_keep_the_immutables(cls, german, explained):
     schema, _, model, queries = german
-    method = _fitted(cls, german)
-    cfs = method.explain(queries, target_class=1)
-    assert len(cfs) + len(method.failures) >= len(queries) and len(cfs) >= len(queries) // 2
+    _, cfs, failures = explained[cls]
+    assert len(cfs) + len(failures) >= len(queries) and len(cfs) >= len(queries) // 2
     assert list(cfs.columns) == schema.features and cfs.index.names == ["query", "rank"]
     factuals = queries.loc[cfs.index.get_level_values("query")]
     assert (model.predict(cfs) == 1).all()
@@ -75,16 +86,16 @@ def test_revise_without_steps_fails_queries_by_reason(german):
     assert all("after 0 gradient steps" in reason for reason in method.failures.values())
 
 
-def test_a_shared_vae_gives_each_latent_baseline_the_counterfactuals_of_the_vae_it_trains_itself(german):
+def test_a_shared_vae_gives_each_latent_baseline_the_counterfactuals_of_the_vae_it_trains_itself(german, explained):
     # the study trains one VAE per dataset and seed for C-CHVAE and REVISE: it must be the one each trains alone
     schema, X_train, model, queries = german
     fitted = Baseline(schema=schema, immutable="schema").fit(X_train, model.predict_proba)
     vae = train_vae(fitted, FAST_VAE, random_state=0)
     assert vae.fit_time_ > 0
     for cls in (CCHVAE, Revise):
-        own = _fitted(cls, german)
+        own, own_cfs, _ = explained[cls]
         shared = _fitted(cls, german, vae=vae)
         assert shared.vae_ is vae
         for a, b in zip(own.vae_.decoder_net_.parameters(), vae.decoder_net_.parameters()):
             assert torch.equal(a, b)
-        pd.testing.assert_frame_equal(shared.explain(queries, target_class=1), own.explain(queries, target_class=1))
+        pd.testing.assert_frame_equal(shared.explain(queries, target_class=1), own_cfs)
